@@ -1,0 +1,299 @@
+import { ConfigError, type ConfigProblem } from './config-error.js';
+
+/** Projections a worker can run. */
+export type WorkerProjection = 'flatcontainer' | 'registration';
+
+/** pino log levels, plus `silent`. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** HTTP listener settings of both APIs. */
+export interface HttpConfig {
+  host: string;
+  readPort: number;
+  publishPort: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/** What `createDb()` receives. `url` may hold a password: never log it. */
+export interface DatabaseConfig {
+  url: string;
+  poolSize: number;
+}
+
+/** What Redis/BullMQ clients receive. `url` may hold a password: never log it. */
+export interface RedisConfig {
+  url: string;
+  prefix: string;
+}
+
+/** Blob storage backend; the app switches on `kind`. */
+export type StorageConfig = { kind: 'fs'; root: string };
+
+/** Push limits and where uploads are staged. */
+export interface PublishConfig {
+  maxPackageBytes: number;
+  tempDir: string;
+}
+
+/** Which projections a worker process runs, and how. */
+export interface WorkerConfig {
+  projections: WorkerProjection[];
+  concurrency: number;
+  batchSize: number;
+  pollIntervalMs: number;
+}
+
+/** The feed this deployment serves. */
+export interface FeedConfig {
+  name: string;
+}
+
+/** The whole configuration of a nucat app, as returned (deep-frozen) by {@link loadConfig}. */
+export interface Config {
+  /** Base URL of the read API, without trailing slash. */
+  publicUrl: string;
+  /** Base URL of the publish API, without trailing slash. */
+  publishUrl: string;
+  http: HttpConfig;
+  database: DatabaseConfig;
+  redis: RedisConfig;
+  storage: StorageConfig;
+  publish: PublishConfig;
+  worker: WorkerConfig;
+  feed: FeedConfig;
+  logLevel: LogLevel;
+}
+
+const WORKER_PROJECTIONS: readonly WorkerProjection[] = ['flatcontainer', 'registration'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** Longest millisecond value Node timers accept. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Reads the configuration from environment variables. Called once, in each app's `main.ts`; tests pass
+ * a literal object. Every variable is checked, every problem is collected, and one {@link ConfigError}
+ * lists them all. A variable that is unset, empty or only spaces takes its default. Values are trimmed.
+ *
+ * | variable | default | rule |
+ * | --- | --- | --- |
+ * | `NUCAT_PUBLIC_URL` | `http://127.0.0.1:5000` | absolute http(s) URL, no query, fragment or user info; trailing `/` removed |
+ * | `NUCAT_PUBLISH_URL` | `http://127.0.0.1:5001` | same |
+ * | `NUCAT_HOST` | `127.0.0.1` | host name or IP address to listen on |
+ * | `NUCAT_READ_PORT` / `NUCAT_PUBLISH_PORT` | `5000` / `5001` | integer 1–65535 |
+ * | `NUCAT_HEADERS_TIMEOUT_MS` | `60000` | integer ≥ 1, at most `NUCAT_REQUEST_TIMEOUT_MS` |
+ * | `NUCAT_REQUEST_TIMEOUT_MS` | `300000` | integer ≥ 1 |
+ * | `DATABASE_URL` | `postgres://nucat:nucat@127.0.0.1:5432/nucat` | `postgres://` or `postgresql://` URL (secret) |
+ * | `NUCAT_DB_POOL` | `10` | integer 1–1000 |
+ * | `REDIS_URL` | `redis://127.0.0.1:6379` | `redis://` or `rediss://` URL (secret) |
+ * | `NUCAT_REDIS_PREFIX` | `nucat` | 1–64 of `[A-Za-z0-9_.:-]` |
+ * | `NUCAT_STORAGE` | `fs` | `fs` |
+ * | `NUCAT_DATA_DIR` | `./.data` | path; blobs in `<dir>/blobs`, uploads in `<dir>/tmp` |
+ * | `NUCAT_MAX_PACKAGE_BYTES` | `262144000` (250 MiB) | integer ≥ 1 |
+ * | `NUCAT_WORKER_PROJECTIONS` | `flatcontainer,registration` | comma list of those names |
+ * | `NUCAT_WORKER_CONCURRENCY` | `4` | integer 1–1000 |
+ * | `NUCAT_WORKER_BATCH` | `500` | integer 1–100000 |
+ * | `NUCAT_WORKER_POLL_MS` | `2000` | integer ≥ 1 |
+ * | `NUCAT_FEED` | `main` | 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit |
+ * | `NUCAT_LOG_LEVEL` | `info` | fatal, error, warn, info, debug, trace or silent (any case) |
+ *
+ * Values of secret variables never appear in error messages.
+ *
+ * @returns a deep-frozen {@link Config}.
+ * @throws ConfigError (`code` `'invalid_config'`) listing every invalid variable.
+ * @example const config = loadConfig(process.env);
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const read = new EnvReader(env);
+
+  const publicUrl = read.httpUrl('NUCAT_PUBLIC_URL', 'http://127.0.0.1:5000');
+  const publishUrl = read.httpUrl('NUCAT_PUBLISH_URL', 'http://127.0.0.1:5001');
+
+  const headersTimeoutMs = read.integer('NUCAT_HEADERS_TIMEOUT_MS', 60_000, 1, MAX_TIMER_MS);
+  const requestTimeoutMs = read.integer('NUCAT_REQUEST_TIMEOUT_MS', 300_000, 1, MAX_TIMER_MS);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    read.problem(
+      'NUCAT_HEADERS_TIMEOUT_MS',
+      `must not exceed NUCAT_REQUEST_TIMEOUT_MS (${requestTimeoutMs}); got ${headersTimeoutMs}`,
+    );
+  }
+  const http: HttpConfig = {
+    host: read.text('NUCAT_HOST', '127.0.0.1', /^[A-Za-z0-9._:%[\]-]{1,253}$/, 'a host name or IP address'),
+    readPort: read.integer('NUCAT_READ_PORT', 5000, 1, 65_535),
+    publishPort: read.integer('NUCAT_PUBLISH_PORT', 5001, 1, 65_535),
+    headersTimeoutMs,
+    requestTimeoutMs,
+  };
+
+  const database: DatabaseConfig = {
+    url: read.secretUrl('DATABASE_URL', 'postgres://nucat:nucat@127.0.0.1:5432/nucat', ['postgres:', 'postgresql:']),
+    poolSize: read.integer('NUCAT_DB_POOL', 10, 1, 1000),
+  };
+
+  const redis: RedisConfig = {
+    url: read.secretUrl('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    prefix: read.text('NUCAT_REDIS_PREFIX', 'nucat', /^[A-Za-z0-9_.:-]{1,64}$/, '1 to 64 of A-Z a-z 0-9 _ . : -'),
+  };
+
+  const storageKind = read.oneOf('NUCAT_STORAGE', 'fs', ['fs'] as const);
+  const dataDir = read.path('NUCAT_DATA_DIR', './.data');
+  const storage: StorageConfig = { kind: storageKind, root: `${dataDir}/blobs` };
+
+  const publish: PublishConfig = {
+    maxPackageBytes: read.integer('NUCAT_MAX_PACKAGE_BYTES', 262_144_000, 1, Number.MAX_SAFE_INTEGER),
+    tempDir: `${dataDir}/tmp`,
+  };
+
+  const worker: WorkerConfig = {
+    projections: read.list('NUCAT_WORKER_PROJECTIONS', WORKER_PROJECTIONS, WORKER_PROJECTIONS),
+    concurrency: read.integer('NUCAT_WORKER_CONCURRENCY', 4, 1, 1000),
+    batchSize: read.integer('NUCAT_WORKER_BATCH', 500, 1, 100_000),
+    pollIntervalMs: read.integer('NUCAT_WORKER_POLL_MS', 2000, 1, MAX_TIMER_MS),
+  };
+
+  const feed: FeedConfig = {
+    name: read.text(
+      'NUCAT_FEED',
+      'main',
+      /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+      '1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit',
+    ),
+  };
+
+  const logLevel = read.oneOf('NUCAT_LOG_LEVEL', 'info', LOG_LEVELS, { ignoreCase: true });
+
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, publish, worker, feed, logLevel });
+}
+
+/** Reads variables; on a bad value it records a problem and returns the default so checking goes on. */
+class EnvReader {
+  readonly problems: ConfigProblem[] = [];
+  readonly #env: Record<string, string | undefined>;
+
+  constructor(env: Record<string, string | undefined>) {
+    this.#env = env ?? {};
+  }
+
+  problem(variable: string, message: string): void {
+    this.problems.push({ variable, message });
+  }
+
+  /** @returns the trimmed value, or undefined when unset or blank. */
+  raw(name: string): string | undefined {
+    const value = this.#env[name];
+    if (typeof value !== 'string') return undefined;
+    const trimmed = value.trim();
+    return trimmed === '' ? undefined : trimmed;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      const range = max === Number.MAX_SAFE_INTEGER || max === MAX_TIMER_MS ? `≥ ${min}` : `from ${min} to ${max}`;
+      this.problem(name, `must be a whole number ${range}; got ${shown(value)}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  text(name: string, fallback: string, pattern: RegExp, rule: string): string {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!pattern.test(value)) {
+      this.problem(name, `must be ${rule}; got ${shown(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[], options: { ignoreCase?: boolean } = {}): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const candidate = options.ignoreCase === true ? value.toLowerCase() : value;
+    const match = allowed.find((a) => a === candidate);
+    if (match === undefined) {
+      this.problem(name, `must be one of ${allowed.join(', ')}; got ${shown(value)}`);
+      return fallback;
+    }
+    return match;
+  }
+
+  list<T extends string>(name: string, fallback: readonly T[], allowed: readonly T[]): T[] {
+    const value = this.raw(name);
+    if (value === undefined) return [...fallback];
+    const names = value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== '');
+    const unknown = names.filter((n) => !allowed.includes(n as T));
+    if (unknown.length > 0) {
+      this.problem(name, `unknown name${unknown.length === 1 ? '' : 's'} ${unknown.map(shown).join(', ')}; allowed: ${allowed.join(', ')}`);
+      return [...fallback];
+    }
+    if (names.length === 0) {
+      this.problem(name, `must list at least one of ${allowed.join(', ')}`);
+      return [...fallback];
+    }
+    return [...new Set(names as T[])];
+  }
+
+  path(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (value.includes('\0')) {
+      this.problem(name, 'must be a path without NUL characters');
+      return fallback;
+    }
+    // Drop trailing slashes so that derived paths read `<dir>/blobs` (and "/" gives "/blobs").
+    return value.replace(/\/+$/, '');
+  }
+
+  /** An absolute http(s) base URL; the value may be shown in messages. */
+  httpUrl(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      // A malformed URL may still carry user info: show it only when it cannot.
+      const got = value.includes('@') ? '(value not shown: it may contain a password)' : `got ${shown(value)}`;
+      this.problem(name, `must be an absolute http:// or https:// URL; ${got}`);
+      return fallback;
+    }
+    if (url.username !== '' || url.password !== '') {
+      this.problem(name, 'must not contain a user name or password');
+      return fallback;
+    }
+    if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) {
+      this.problem(name, `must not have a query or fragment; got ${shown(value)}`);
+      return fallback;
+    }
+    return url.href.replace(/\/+$/, '');
+  }
+
+  /** A connection URL that may hold a password: its value never appears in a message. */
+  secretUrl(name: string, fallback: string, protocols: readonly string[]): string {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    if (url === undefined || !protocols.includes(url.protocol)) {
+      const schemes = protocols.map((p) => `${p}//`).join(' or ');
+      this.problem(name, `must be a ${schemes} URL (value not shown: it may contain a password)`);
+      return fallback;
+    }
+    return value;
+  }
+}
+
+/** Quotes a non-secret value for a message, cut to a readable length. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

@@ -1,0 +1,1 @@
+export { buildFlatContainerIndex } from './build-flat-container-index.js';

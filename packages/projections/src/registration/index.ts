@@ -1,0 +1,10 @@
+export {
+  buildRegistration,
+  DEFAULT_LEAVES_PER_PAGE,
+  DEFAULT_MAX_INLINED_LEAVES,
+  type BuildRegistrationOptions,
+  type HiveOutput,
+  type RegistrationDocument,
+  type RegistrationLeafInput,
+} from './build-registration.js';
+export { InvalidRegistrationInputError } from './errors.js';

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { API_KEY_SCOPES, createApiKey, listApiKeys, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
+import { findFeedId, listCursors, formatCatalogTimestamp } from '@nucat/catalog';
+import { loadConfig } from '@nucat/config';
+import { createDb, migrateToLatest, type Db } from '@nucat/db';
+
+const USAGE = `nucat <command>
+
+  migrate                               apply database migrations
+  keys create --name N [--scopes push,push-version,unlist] [--ids 'Contoso.*'] [--expires-days D]
+                                        create an API key; prints the key (shown once)
+  keys list                             list keys (never their secrets)
+  keys revoke <id|name>                 revoke a key
+  status                                projection cursors and catalog head
+
+Environment: DATABASE_URL, NUCAT_FEED (see the README for all variables).`;
+
+function fail(message: string): never {
+  process.stderr.write(`nucat: ${message}\n`);
+  process.exit(2);
+}
+
+async function withDb<T>(fn: (db: Db, feedId: number) => Promise<T>): Promise<T> {
+  const config = loadConfig(process.env);
+  const db = createDb({ url: config.database.url, poolSize: 2 });
+  try {
+    const feedId = await findFeedId(db, config.feed.name);
+    if (feedId === undefined) fail(`feed '${config.feed.name}' not found: run 'nucat migrate' first`);
+    return await fn(db, feedId);
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, sub, ...rest] = argv;
+  switch (command) {
+    case 'migrate': {
+      const config = loadConfig(process.env);
+      const db = createDb({ url: config.database.url, poolSize: 2 });
+      try {
+        const applied = await migrateToLatest(db);
+        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+      } finally {
+        await db.destroy();
+      }
+      return;
+    }
+    case 'keys': {
+      if (sub === 'create') {
+        const { values } = parseArgs({
+          args: rest,
+          options: { name: { type: 'string' }, scopes: { type: 'string' }, ids: { type: 'string' }, 'expires-days': { type: 'string' } },
+        });
+        if (!values.name) fail('keys create needs --name');
+        const scopes = values.scopes?.split(',').map((s) => s.trim()) as ApiKeyScope[] | undefined;
+        for (const s of scopes ?? []) if (!API_KEY_SCOPES.includes(s)) fail(`unknown scope '${s}' (known: ${API_KEY_SCOPES.join(', ')})`);
+        const days = values['expires-days'] ? Number(values['expires-days']) : undefined;
+        if (days !== undefined && !(days > 0)) fail('--expires-days must be a positive number');
+        const created = await withDb((db, feedId) =>
+          createApiKey(db, {
+            feedId,
+            name: values.name!,
+            ...(scopes ? { scopes } : {}),
+            ...(values.ids ? { idGlobs: values.ids.split(',').map((s) => s.trim()) } : {}),
+            ...(days ? { expiresAt: new Date(Date.now() + days * 86_400_000) } : {}),
+          }),
+        );
+        process.stdout.write(`${created.key}\n`);
+        return;
+      }
+      if (sub === 'list') {
+        const keys = await withDb((db, feedId) => listApiKeys(db, feedId));
+        for (const k of keys) {
+          const state = k.revoked_at ? 'revoked' : k.expires_at && k.expires_at < new Date() ? 'expired' : 'active';
+          process.stdout.write(`${k.id}  ${k.name}  ${state}  scopes=${k.scopes.join(',')}  ids=${k.id_globs.join(',')}\n`);
+        }
+        return;
+      }
+      if (sub === 'revoke') {
+        const target = rest[0] ?? fail('keys revoke needs a key id or name');
+        const n = await withDb((db, feedId) => revokeApiKey(db, feedId, target));
+        if (n === 0) fail(`no active key '${target}'`);
+        process.stdout.write(`revoked ${n} key(s)\n`);
+        return;
+      }
+      fail(`unknown keys command '${sub ?? ''}'\n\n${USAGE}`);
+    }
+    case 'status': {
+      await withDb(async (db, feedId) => {
+        const cursors = await listCursors(db, feedId);
+        const head = await db.selectFrom('catalog_heads').select('last_commit_timestamp').where('feed_id', '=', feedId).executeTakeFirst();
+        const last = head?.last_commit_timestamp;
+        process.stdout.write(`catalog head: ${last ? formatCatalogTimestamp(last) : '(empty)'}\n`);
+        for (const [name, cursor] of Object.entries(cursors)) {
+          const behind = last
+            ? await db
+                .selectFrom('catalog_commits')
+                .select((eb) => eb.fn.countAll<string>().as('n'))
+                .where('feed_id', '=', feedId)
+                .where('commit_timestamp', '>', cursor)
+                .executeTakeFirstOrThrow()
+            : { n: '0' };
+          const lagSeconds = last && cursor < last ? ((last.getTime() - cursor.getTime()) / 1000).toFixed(1) : '0';
+          process.stdout.write(`${name.padEnd(14)} cursor ${formatCatalogTimestamp(cursor)}  behind ${behind.n} commits (${lagSeconds} s)\n`);
+        }
+      });
+      return;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command '${command}'\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`nucat: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import { verifyApiKey } from '@nucat/auth';
+import { formatCatalogTimestamp } from '@nucat/catalog';
+import type { Logger } from '@nucat/config';
+import { createErrorMiddleware, createRequestContext } from '@nucat/http';
+import { pushPackage, setListed, type PublishDeps, type PublishResult } from './publish-service.js';
+import { receiveUpload } from './upload.js';
+import { translateInfrastructureErrors } from './unavailable.js';
+
+/** Collaborators of the publish API. */
+export interface PublishAppDeps extends PublishDeps {
+  log: Logger;
+  maxPackageBytes: number;
+  tempDir: string;
+}
+
+function setCommitHeaders(ctx: Koa.Context, result: PublishResult): void {
+  if (!result.commit) return;
+  ctx.set('X-Nucat-Commit-Id', result.commit.commitId);
+  ctx.set('X-Nucat-Commit-Timestamp', formatCatalogTimestamp(result.commit.commitTimestamp));
+}
+
+/**
+ * The PackagePublish resource: push (PUT), unlist (DELETE) and relist (POST).
+ * https://learn.microsoft.com/nuget/api/package-publish-resource
+ *
+ * The API key is checked from the headers before a byte of the body is read, so a client
+ * without rights is turned away without uploading the package.
+ */
+export function createPublishApp(deps: PublishAppDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  const router = new Router();
+  const apiKey = (ctx: Koa.Context) => ctx.get('X-NuGet-ApiKey') || undefined;
+
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  // The client appends a trailing slash to the PackagePublish @id; accept both forms.
+  const push = async (ctx: Koa.Context) => {
+    const grant = await verifyApiKey(deps.db, deps.feedId, apiKey(ctx));
+    const upload = await receiveUpload(ctx.req, { maxBytes: deps.maxPackageBytes, tempDir: deps.tempDir });
+    try {
+      const result = await pushPackage(deps, grant, upload);
+      setCommitHeaders(ctx, result);
+      ctx.status = 201;
+      ctx.body = { id: result.packageId, version: result.version, commitId: result.commit?.commitId };
+      ctx.state.log?.info({ packageId: result.packageId, version: result.version }, 'package pushed');
+    } finally {
+      await upload.remove();
+    }
+  };
+  router.put('/v3/package', push);
+  router.put('/v3/package/', push);
+
+  // DELETE unlists (the version stays restorable); POST relists. Both answer 2xx with no body.
+  router.delete('/v3/package/:id/:version', async (ctx) => {
+    const grant = await verifyApiKey(deps.db, deps.feedId, apiKey(ctx));
+    const result = await setListed(deps, grant, ctx.params.id!, ctx.params.version!, false);
+    setCommitHeaders(ctx, result);
+    ctx.status = 204;
+  });
+  router.post('/v3/package/:id/:version', async (ctx) => {
+    const grant = await verifyApiKey(deps.db, deps.feedId, apiKey(ctx));
+    const result = await setListed(deps, grant, ctx.params.id!, ctx.params.version!, true);
+    setCommitHeaders(ctx, result);
+    ctx.status = 200;
+  });
+
+  app.use(createRequestContext(deps.log));
+  app.use(createErrorMiddleware());
+  app.use(translateInfrastructureErrors());
+  app.use(async (ctx, next) => {
+    await next();
+    // A push refused before its body was read: close the connection rather than drain it.
+    if (ctx.status >= 400 && !ctx.req.complete) ctx.set('Connection', 'close');
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.on('error', (err, ctx) => {
+    (ctx?.state?.log ?? deps.log).error({ err }, 'request failed');
+  });
+  return app;
+}

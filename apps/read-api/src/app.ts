@@ -1,0 +1,189 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import {
+  findCatalogLeaf,
+  findCatalogPage,
+  formatCatalogTimestamp,
+  listCatalogPages,
+  listCursors,
+  renderCatalogIndex,
+  renderCatalogLeaf,
+  renderCatalogPage,
+  type FeedUrls,
+  type HiveName,
+} from '@nucat/catalog';
+import type { Logger } from '@nucat/config';
+import type { Db } from '@nucat/db';
+import { createErrorMiddleware, createRequestContext, sendBytes, sendJson, sendStream } from '@nucat/http';
+import { lowerNormalizedVersion, toLowerId, tryParseVersion } from '@nucat/nuget';
+import type { BlobStore } from '@nucat/storage';
+import { buildServiceIndex } from './service-index.js';
+
+/** Collaborators of the read API. */
+export interface ReadAppDeps {
+  db: Db;
+  store: BlobStore;
+  feedId: number;
+  urls: FeedUrls;
+  publishUrl: string;
+  log: Logger;
+}
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const SHORT = 'public, max-age=10';
+const REVALIDATE = 'public, max-age=0, must-revalidate';
+const HIVES: readonly HiveName[] = ['registration5-semver1', 'registration5-gz-semver1', 'registration5-gz-semver2'];
+
+/** Read-side id check: validated against the id grammar before any storage key is built. */
+function lowerIdOrUndefined(raw: string | undefined): string | undefined {
+  if (!raw || !/^[A-Za-z0-9_]+([.-][A-Za-z0-9_]+)*$/.test(raw) || raw.length > 100) return undefined;
+  return toLowerId(raw);
+}
+
+/** Version path segment → lower normalized version; undefined when it is not a version. */
+function lowerVersionOrUndefined(raw: string | undefined): string | undefined {
+  if (!raw || raw.length > 128 || !/^[0-9A-Za-z.+-]+$/.test(raw)) return undefined;
+  const v = tryParseVersion(raw);
+  return v ? lowerNormalizedVersion(v) : undefined;
+}
+
+function sniffImageType(bytes: Buffer): string {
+  if (bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'image/jpeg';
+  return 'application/octet-stream';
+}
+
+/**
+ * The read side: service index, flat container, registration hives and catalog. Stateless;
+ * flat container and registration come from the blob store (prepared by the projections) and
+ * keep serving when the database is down; the catalog is read from PostgreSQL.
+ */
+export function createReadApp(deps: ReadAppDeps): Koa {
+  const { store, urls } = deps;
+  const app = new Koa();
+  const router = new Router();
+  const notFound = (ctx: Koa.Context) => {
+    ctx.status = 404;
+    ctx.body = { error: { code: 'not_found', message: 'Not found.' } };
+  };
+
+  const serveJsonBlob = async (ctx: Koa.Context, key: string, cacheControl: string, storedGzip = false) => {
+    const bytes = await store.read(key);
+    if (!bytes) return notFound(ctx);
+    sendBytes(ctx, bytes, { contentType: 'application/json; charset=utf-8', cacheControl, storedGzip });
+  };
+
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  const serviceIndex = buildServiceIndex(urls, deps.publishUrl);
+  router.get('/v3/index.json', (ctx) => sendJson(ctx, serviceIndex, { cacheControl: 'public, max-age=300' }));
+
+  // --- Flat container (PackageBaseAddress) ---
+  router.get('/v3/flatcontainer/:id/index.json', async (ctx) => {
+    const lowerId = lowerIdOrUndefined(ctx.params.id);
+    if (!lowerId) return notFound(ctx);
+    await serveJsonBlob(ctx, `flatcontainer/${lowerId}/index.json`, SHORT);
+  });
+  router.get('/v3/flatcontainer/:id/:version/:file', async (ctx) => {
+    const lowerId = lowerIdOrUndefined(ctx.params.id);
+    const lowerVersion = lowerVersionOrUndefined(ctx.params.version);
+    if (!lowerId || !lowerVersion) return notFound(ctx);
+    const file = ctx.params.file!.toLowerCase();
+    const dir = `flatcontainer/${lowerId}/${lowerVersion}`;
+    if (file === `${lowerId}.${lowerVersion}.nupkg`) {
+      const opened = await store.openRead(`${dir}/${lowerId}.${lowerVersion}.nupkg`);
+      if (!opened) return notFound(ctx);
+      return sendStream(ctx, opened, { contentType: 'application/octet-stream', cacheControl: IMMUTABLE });
+    }
+    if (file === `${lowerId}.nuspec`) {
+      const bytes = await store.read(`${dir}/${lowerId}.nuspec`);
+      if (!bytes) return notFound(ctx);
+      return sendBytes(ctx, bytes, { contentType: 'application/xml', cacheControl: IMMUTABLE });
+    }
+    if (file === 'icon' || file === 'readme') {
+      const bytes = await store.read(`${dir}/${file}`);
+      if (!bytes) return notFound(ctx);
+      const contentType = file === 'icon' ? sniffImageType(bytes) : 'text/markdown; charset=utf-8';
+      // Icons and READMEs are the package author's bytes: never let a browser sniff them into HTML.
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
+      return sendBytes(ctx, bytes, { contentType, cacheControl: IMMUTABLE });
+    }
+    return notFound(ctx);
+  });
+
+  // --- Registration hives (RegistrationsBaseUrl) ---
+  const hive = (ctx: Koa.Context): HiveName | undefined => HIVES.find((h) => h === ctx.params.hive);
+  router.get('/v3/:hive/:id/index.json', async (ctx) => {
+    const h = hive(ctx);
+    const lowerId = lowerIdOrUndefined(ctx.params.id);
+    if (!h || !lowerId) return notFound(ctx);
+    await serveJsonBlob(ctx, `${h}/${lowerId}/index.json`, SHORT, h !== 'registration5-semver1');
+  });
+  router.get('/v3/:hive/:id/page/:lower/:upper', async (ctx) => {
+    const h = hive(ctx);
+    const lowerId = lowerIdOrUndefined(ctx.params.id);
+    const upperRaw = ctx.params.upper!;
+    const lower = lowerVersionOrUndefined(ctx.params.lower);
+    const upper = upperRaw.endsWith('.json') ? lowerVersionOrUndefined(upperRaw.slice(0, -5)) : undefined;
+    if (!h || !lowerId || !lower || !upper) return notFound(ctx);
+    await serveJsonBlob(ctx, `${h}/${lowerId}/page/${lower}/${upper}.json`, SHORT, h !== 'registration5-semver1');
+  });
+  router.get('/v3/:hive/:id/:leaf', async (ctx) => {
+    const h = hive(ctx);
+    const lowerId = lowerIdOrUndefined(ctx.params.id);
+    const leaf = ctx.params.leaf!;
+    const lowerVersion = leaf.endsWith('.json') ? lowerVersionOrUndefined(leaf.slice(0, -5)) : undefined;
+    if (!h || !lowerId || !lowerVersion) return notFound(ctx);
+    await serveJsonBlob(ctx, `${h}/${lowerId}/${lowerVersion}.json`, SHORT, h !== 'registration5-semver1');
+  });
+
+  // --- Catalog ---
+  router.get('/v3/catalog0/index.json', async (ctx) => {
+    const pages = await listCatalogPages(deps.db, deps.feedId);
+    sendJson(ctx, renderCatalogIndex(urls, pages), { cacheControl: REVALIDATE });
+  });
+  router.get('/v3/catalog0/:page', async (ctx) => {
+    const match = /^page(0|[1-9][0-9]{0,8})\.json$/.exec(ctx.params.page!);
+    if (!match) return notFound(ctx);
+    const pageNumber = Number(match[1]);
+    const items = await findCatalogPage(deps.db, deps.feedId, pageNumber);
+    if (!items) return notFound(ctx);
+    const pages = await listCatalogPages(deps.db, deps.feedId);
+    const last = pages.length === 0 ? 0 : pages[pages.length - 1]!.pageNumber;
+    // A page is full and never changes once a newer page exists.
+    sendJson(ctx, renderCatalogPage(urls, { pageNumber, items }), { cacheControl: pageNumber < last ? IMMUTABLE : REVALIDATE });
+  });
+  router.get('/v3/catalog0/data/:stamp/:leaf', async (ctx) => {
+    const m = /^(\d{4})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{3})$/.exec(ctx.params.stamp!);
+    const leaf = ctx.params.leaf!;
+    if (!m || !leaf.endsWith('.json') || leaf.length > 300) return notFound(ctx);
+    const [, y, mo, d, h, mi, s, ms] = m.map(Number) as number[];
+    const at = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!, ms!));
+    if (Number.isNaN(at.getTime())) return notFound(ctx);
+    const item = await findCatalogLeaf(deps.db, deps.feedId, at, leaf.slice(0, -5).toLowerCase());
+    if (!item) return notFound(ctx);
+    sendJson(ctx, renderCatalogLeaf(urls, item), { cacheControl: IMMUTABLE });
+  });
+
+  // Projection cursors: lets a client wait until its push is restorable (read-your-writes).
+  router.get('/v3/cursors.json', async (ctx) => {
+    const cursors = await listCursors(deps.db, deps.feedId);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = Object.fromEntries(Object.entries(cursors).map(([k, v]) => [k, formatCatalogTimestamp(v)]));
+  });
+
+  app.use(createRequestContext(deps.log));
+  app.use(createErrorMiddleware());
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use(async (ctx) => {
+    if (ctx.status === 404 && !ctx.body) notFound(ctx);
+  });
+  app.on('error', (err, ctx) => {
+    (ctx?.state?.log ?? deps.log).error({ err }, 'request failed');
+  });
+  return app;
+}

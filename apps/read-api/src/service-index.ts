@@ -1,0 +1,37 @@
+import type { FeedUrls } from '@nucat/catalog';
+
+/** One entry of the service index. */
+interface Resource {
+  '@id': string;
+  '@type': string;
+  comment?: string;
+  clientVersion?: string;
+}
+
+/**
+ * The service index: one object per `@type` (third-party tools compare `@type` as a string),
+ * with every versioned alias the official client matches (it matches exactly, first hit wins).
+ * https://learn.microsoft.com/nuget/api/service-index
+ */
+export function buildServiceIndex(urls: FeedUrls, publishUrl: string): { version: string; resources: Resource[]; '@context': object } {
+  const semver1 = urls.registrationBase('registration5-semver1');
+  const gzSemver1 = urls.registrationBase('registration5-gz-semver1');
+  const gzSemver2 = urls.registrationBase('registration5-gz-semver2');
+  const resources: Resource[] = [
+    { '@id': urls.flatContainerBase, '@type': 'PackageBaseAddress/3.0.0', comment: 'Base URL of where NuGet packages are stored, in the format {@id}{LOWER_ID}/{LOWER_VERSION}/{LOWER_ID}.{LOWER_VERSION}.nupkg' },
+    { '@id': `${publishUrl}/v3/package`, '@type': 'PackagePublish/2.0.0' },
+    { '@id': semver1, '@type': 'RegistrationsBaseUrl', comment: 'Package metadata, SemVer 1.0.0 packages only' },
+    { '@id': semver1, '@type': 'RegistrationsBaseUrl/3.0.0-beta', comment: 'Package metadata, SemVer 1.0.0 packages only' },
+    { '@id': semver1, '@type': 'RegistrationsBaseUrl/3.0.0-rc', comment: 'Package metadata, SemVer 1.0.0 packages only' },
+    { '@id': gzSemver1, '@type': 'RegistrationsBaseUrl/3.4.0', comment: 'Package metadata, gzip, SemVer 1.0.0 packages only' },
+    { '@id': gzSemver2, '@type': 'RegistrationsBaseUrl/3.6.0', comment: 'Package metadata, gzip, SemVer 2.0.0 packages included' },
+    { '@id': gzSemver2, '@type': 'RegistrationsBaseUrl/Versioned', clientVersion: '4.3.0-alpha', comment: 'Package metadata, gzip, SemVer 2.0.0 packages included' },
+    { '@id': `${urls.catalogBase}index.json`, '@type': 'Catalog/3.0.0', comment: 'Index of the append-only catalog of every change to this feed' },
+    { '@id': `${urls.flatContainerBase}{lower_id}/{lower_version}/readme`, '@type': 'ReadmeUriTemplate/6.13.0', comment: 'URI template of a package README' },
+  ];
+  return {
+    version: '3.0.0',
+    resources,
+    '@context': { '@vocab': 'http://schema.nuget.org/services#', comment: 'http://www.w3.org/2000/01/rdf-schema#comment' },
+  };
+}

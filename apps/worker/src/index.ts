@@ -1,0 +1,2 @@
+export { createWorker, type WorkerDeps } from './worker.js';
+export { createProjectionRunner, type ProjectionRunner, type ProjectionRunnerOptions } from './projection-runner.js';

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { createFeedUrls, findFeedId } from '@nucat/catalog';
+import { loadConfig } from '@nucat/config';
+import { createDb } from '@nucat/db';
+import { createFilesystemBlobStore } from '@nucat/storage';
+import { PROJECTIONS, type ProjectionName } from '@nucat/queue';
+import { createWorker } from './worker.js';
+
+// `worker --projections registration --concurrency 8` overrides NUCAT_WORKER_* for this process.
+const { values: args } = parseArgs({
+  options: { projections: { type: 'string' }, concurrency: { type: 'string' } },
+  allowPositionals: false,
+});
+const config = loadConfig({
+  ...process.env,
+  ...(args.projections ? { NUCAT_WORKER_PROJECTIONS: args.projections } : {}),
+  ...(args.concurrency ? { NUCAT_WORKER_CONCURRENCY: args.concurrency } : {}),
+});
+const log = pino({ level: config.logLevel, base: { app: 'worker' } });
+const db = createDb(config.database);
+const store = createFilesystemBlobStore({ root: config.storage.root });
+const feedId = await findFeedId(db, config.feed.name);
+if (feedId === undefined) {
+  log.fatal({ feed: config.feed.name }, 'feed not found: run `nucat migrate` first');
+  process.exit(1);
+}
+const projections = config.worker.projections.filter((p): p is ProjectionName => (PROJECTIONS as readonly string[]).includes(p));
+const worker = createWorker({
+  db,
+  store,
+  urls: createFeedUrls(`${config.publicUrl}/v3/`),
+  feedId,
+  databaseUrl: config.database.url,
+  redisUrl: config.redis.url,
+  redisPrefix: config.redis.prefix,
+  projections,
+  concurrency: config.worker.concurrency,
+  batchSize: config.worker.batchSize,
+  pollIntervalMs: config.worker.pollIntervalMs,
+  log,
+});
+await worker.start();
+log.info({ projections, concurrency: config.worker.concurrency }, 'worker started');
+
+let closing = false;
+async function shutdown(signal: string) {
+  if (closing) return;
+  closing = true;
+  log.info({ signal }, 'shutting down');
+  await worker.close();
+  await db.destroy();
+  await store.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

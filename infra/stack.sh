@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 bash infra/local/services.sh
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 npm run build --silent >/dev/null
 
 export NUCAT_DATA_DIR="${NUCAT_DATA_DIR:-$ROOT/.data}"

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash infra/local/services.sh || exit 1
-[ -d node_modules ] || npm ci --no-audit --no-fund || exit 1
+[ -d node_modules ] || npm install --no-audit --no-fund || exit 1
 npm run build --silent || { echo "build failed"; echo "tests: 0 passed, 1 failed"; exit 1; }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

@@ -67,9 +67,19 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
     const existing = await queue.getJob(jobId);
     if (existing) {
       const state = await existing.getState();
-      if (state !== 'failed' && state !== 'unknown') return; // in flight or just finished
-      log.warn({ jobId, state }, 'retrying failed batch');
-      await existing.remove({ removeChildren: true }).catch((err) => log.warn({ err, jobId }, 'could not remove failed batch'));
+      if (state === 'completed') {
+        // A completed batch has already moved the cursor past `from`, unless the cursor was set
+        // back since (a replay, or a restored database): then that batch is history, and keeping
+        // it would stall the projection until it expires. Its children go too, or they would
+        // count as done without projecting anything.
+        if ((await getCursor(db, feedId, projection)).getTime() !== from.getTime()) return; // just finished
+        log.info({ jobId }, 'cursor set back: replaying a batch done before');
+        await existing.remove({ removeChildren: true });
+      } else {
+        if (state !== 'failed' && state !== 'unknown') return; // in flight
+        log.warn({ jobId, state }, 'retrying failed batch');
+        await existing.remove({ removeChildren: true }).catch((err) => log.warn({ err, jobId }, 'could not remove failed batch'));
+      }
     }
     const batch = await readCatalogBatch(db, feedId, from, batchSize);
     if (!batch) return;

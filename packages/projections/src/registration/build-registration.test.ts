@@ -288,16 +288,51 @@ describe('buildRegistration: paging', () => {
     expect(output.documents).toHaveLength(2);
   });
 
-  it('inlines 128 versions as two pages of 64', () => {
-    const output = hiveOf(build(manyLeaves(128)), SEMVER2);
+  it('inlines 127 versions as two pages of 64 and 63', () => {
+    const output = hiveOf(build(manyLeaves(127)), SEMVER2);
     const index = documentAt(output, 'contoso.widgets/index.json');
     expect(index.count).toBe(2);
     expect(index.items.map((p: Json) => [p['@id'], p.count, p.lower, p.upper, p.items.length])).toEqual([
       [`${base(SEMVER2)}contoso.widgets/index.json#page/1.0.0/1.0.63`, 64, '1.0.0', '1.0.63', 64],
-      [`${base(SEMVER2)}contoso.widgets/index.json#page/1.0.64/1.0.127`, 64, '1.0.64', '1.0.127', 64],
+      [`${base(SEMVER2)}contoso.widgets/index.json#page/1.0.64/1.0.126`, 63, '1.0.64', '1.0.126', 63],
     ]);
+    for (const page of index.items) expect(page.parent).toBe(index['@id']);
     expect(output.documents.filter((d) => d.path.includes('/page/'))).toEqual([]);
-    expect(output.documents).toHaveLength(1 + 128);
+    expect(output.documents).toHaveLength(1 + 127);
+    expectLinksResolve(output);
+  });
+
+  it('moves 128 versions to two separate page documents of 64', () => {
+    const output = hiveOf(build(manyLeaves(128)), SEMVER2);
+    const index = documentAt(output, 'contoso.widgets/index.json');
+    expect(index.count).toBe(2);
+    for (const page of index.items) {
+      expect(page).not.toHaveProperty('items');
+      expect(page).not.toHaveProperty('parent');
+    }
+    expect(index.items.map((p: Json) => [p['@id'], p.count, p.lower, p.upper])).toEqual([
+      [`${base(SEMVER2)}contoso.widgets/page/1.0.0/1.0.63.json`, 64, '1.0.0', '1.0.63'],
+      [`${base(SEMVER2)}contoso.widgets/page/1.0.64/1.0.127.json`, 64, '1.0.64', '1.0.127'],
+    ]);
+    const pagePaths = output.documents.filter((d) => d.path.includes('/page/')).map((d) => d.path);
+    expect(pagePaths).toEqual(['contoso.widgets/page/1.0.0/1.0.63.json', 'contoso.widgets/page/1.0.64/1.0.127.json']);
+    for (const [path, lower, upper] of [
+      ['contoso.widgets/page/1.0.0/1.0.63.json', '1.0.0', '1.0.63'],
+      ['contoso.widgets/page/1.0.64/1.0.127.json', '1.0.64', '1.0.127'],
+    ] as const) {
+      const page = documentAt(output, path);
+      expect(page).toMatchObject({
+        '@id': `${base(SEMVER2)}${path}`,
+        '@type': 'catalog:CatalogPage',
+        count: 64,
+        parent: index['@id'],
+        lower,
+        upper,
+      });
+      expect(page['@context']).toEqual(INDEX_CONTEXT);
+      expect(page.items).toHaveLength(64);
+    }
+    expect(output.documents).toHaveLength(1 + 2 + 128);
     expectLinksResolve(output);
   });
 

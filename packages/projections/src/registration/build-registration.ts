@@ -16,6 +16,7 @@ import {
   toLowerId,
   type NuGetVersion,
 } from '@nucat/nuget';
+import { packageIconUrl, packageLicenseUrl } from '../shared/package-urls.js';
 import { InvalidRegistrationInputError } from './errors.js';
 
 /** The latest PackageDetails catalog leaf of one version of the id being built. */
@@ -51,8 +52,10 @@ export interface HiveOutput {
 export interface BuildRegistrationOptions {
   /**
    * Largest number of versions whose pages are all inlined in the index; above it every page is a
-   * separate document.
-   * @defaultValue 128
+   * separate document. The default follows the official gallery's catalog2registration heuristic
+   * (`MaxInlinedLeafItems = 127`, see the protocol reference §7 "Paging heuristic"): up to 127
+   * versions every page is inlined, from 128 versions on no page is.
+   * @defaultValue 127
    */
   maxInlinedLeaves?: number;
   /**
@@ -63,7 +66,7 @@ export interface BuildRegistrationOptions {
 }
 
 /** Default of {@link BuildRegistrationOptions.maxInlinedLeaves}. */
-export const DEFAULT_MAX_INLINED_LEAVES = 128;
+export const DEFAULT_MAX_INLINED_LEAVES = 127;
 /** Default of {@link BuildRegistrationOptions.leavesPerPage}. */
 export const DEFAULT_LEAVES_PER_PAGE = 64;
 
@@ -316,11 +319,11 @@ function catalogEntry(lowerId: string, leaf: Leaf, urls: HiveUrls, feed: FeedUrl
   const groups = data.dependencyGroups ?? [];
   if (groups.length > 0) entry.dependencyGroups = groups.map((g) => dependencyGroup(catalogUrl, g, urls));
   entry.description = data.description;
-  entry.iconUrl = data.iconFile !== undefined ? `${flatVersionBase}icon` : (data.iconUrl ?? '');
+  entry.iconUrl = packageIconUrl(data, urls.flatContainerBase, lowerId, leaf.input.lowerVersion);
   entry.id = data.id;
   entry.language = data.language ?? '';
   entry.licenseExpression = data.licenseExpression ?? '';
-  entry.licenseUrl = licenseUrl(data);
+  entry.licenseUrl = packageLicenseUrl(data);
   entry.listed = data.listed;
   entry.minClientVersion = data.minClientVersion ?? '';
   entry.packageContent = packageContentUrl(lowerId, leaf, urls);
@@ -358,18 +361,4 @@ function dependencyGroup(
   }
   if (group.targetFramework !== undefined && group.targetFramework !== '') out.targetFramework = group.targetFramework;
   return out;
-}
-
-/** A single SPDX license identifier (no operators, no `+`): the only expressions with exactly one web page. */
-const SIMPLE_SPDX_ID = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
-
-/**
- * The license web page: for a single SPDX identifier its page on spdx.org; otherwise the nuspec
- * `licenseUrl` (packages with a compound expression or a license file keep theirs), else `""`.
- */
-function licenseUrl(data: PackageDetailsData): string {
-  if (data.licenseExpression !== undefined && SIMPLE_SPDX_ID.test(data.licenseExpression)) {
-    return `https://spdx.org/licenses/${data.licenseExpression}.html`;
-  }
-  return data.licenseUrl ?? '';
 }

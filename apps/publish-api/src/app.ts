@@ -21,6 +21,34 @@ function setCommitHeaders(ctx: Koa.Context, result: PublishResult): void {
   ctx.set('X-Nucat-Commit-Timestamp', formatCatalogTimestamp(result.commit.commitTimestamp));
 }
 
+/** How long the connection of a refused upload keeps discarding input after the response. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closes the connection of a request answered before its body was read (too large, no key…), so
+ * the server does not go on reading an upload the client may still be sending.
+ *
+ * A "lingering close": the response (with `Connection: close`) goes out, then FIN, and whatever
+ * still arrives is discarded for at most {@link LINGER_MS} before the socket is destroyed.
+ * Destroying it at once with unread input, as Node.js does after a `Connection: close` response
+ * (`destroySoon()`), makes the kernel reset the connection: the client may lose the response and
+ * see a network error instead, which NuGet retries by uploading again. So for this socket,
+ * `destroySoon()` only ends the writable side.
+ */
+function closeAfterResponse(ctx: Koa.Context): void {
+  const socket = ctx.req.socket;
+  if (!socket || socket.destroyed) return; // the client is gone already
+  ctx.set('Connection', 'close');
+  ctx.req.resume();
+  socket.destroySoon = () => socket.end();
+  ctx.res.once('finish', () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
+
 /**
  * The PackagePublish resource: push (PUT), unlist (DELETE) and relist (POST).
  * https://learn.microsoft.com/nuget/api/package-publish-resource
@@ -70,13 +98,14 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
   });
 
   app.use(createRequestContext(deps.log));
-  app.use(createErrorMiddleware());
-  app.use(translateInfrastructureErrors());
+  // Outside the error middleware, so it sees the final status of thrown errors too.
   app.use(async (ctx, next) => {
     await next();
     // A push refused before its body was read: close the connection rather than drain it.
-    if (ctx.status >= 400 && !ctx.req.complete) ctx.set('Connection', 'close');
+    if (ctx.status >= 400 && !ctx.req.complete) closeAfterResponse(ctx);
   });
+  app.use(createErrorMiddleware());
+  app.use(translateInfrastructureErrors());
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.on('error', (err, ctx) => {

@@ -68,7 +68,7 @@ export async function receiveUpload(
     if (/^multipart\/form-data/i.test(contentType)) {
       await receiveFirstPart(req, contentType, file, options.maxBytes, hash, counter);
     } else if (contentType === '' || /^application\/(octet-stream|zip)/i.test(contentType)) {
-      await pipeline(req, meter(options.maxBytes, hash, counter), createWriteStream(file));
+      await receiveRawBody(req, file, options.maxBytes, hash, counter);
     } else {
       throw new InvalidRequestError(`Unsupported Content-Type '${contentType.slice(0, 100)}': send multipart/form-data or application/octet-stream.`);
     }
@@ -76,6 +76,30 @@ export async function receiveUpload(
     return { file, size: counter.size, sha512: hash.digest('base64'), remove };
   } catch (err) {
     await remove();
+    throw err;
+  }
+}
+
+/**
+ * Streams a raw body to `file`. The request is piped rather than handed to `pipeline()`, which would
+ * destroy it on failure, and with it the socket: the client would see a reset instead of the 413.
+ * On failure the request is drained instead, as for multipart, until the response closes the connection.
+ */
+async function receiveRawBody(
+  req: Readable,
+  file: string,
+  maxBytes: number,
+  hash: ReturnType<typeof createHash>,
+  counter: { size: number },
+): Promise<void> {
+  const metered = meter(maxBytes, hash, counter);
+  req.on('error', (err) => metered.destroy(err)); // client gone: fail the write below
+  req.pipe(metered);
+  try {
+    await pipeline(metered, createWriteStream(file));
+  } catch (err) {
+    req.unpipe(metered);
+    req.resume();
     throw err;
   }
 }

@@ -76,6 +76,41 @@ export interface ProjectionCursorsTable {
   updated_at: Generated<Date>;
 }
 
+/**
+ * `search_documents`: the PostgreSQL search backend's index, one row per (feed, variant, id).
+ * The tsvectors are written as tsvector literals built by `@nucat/search-postgres`.
+ */
+export interface SearchDocumentsTable {
+  feed_id: number;
+  variant: 'semver1-stable' | 'semver1-prerelease' | 'semver2-stable' | 'semver2-prerelease';
+  lower_id: string;
+  /** The whole search document; written as JSON text. */
+  document: ColumnType<unknown, string, string>;
+  /** Weighted lexemes: id tokens A, title/tags B, description/authors/summary C. */
+  search_vector: string;
+  /** Field-tagged lexemes (`title:json`, `tags:json`, …) for field queries. */
+  field_vector: string;
+  /** The id's tokens, space-separated (the whole lowercased id first). */
+  id_tokens: string;
+  total_downloads: ColumnType<string, number | bigint | string | undefined, number | bigint | string>;
+  /** Downloads per lower-case normalized version; written as JSON text. */
+  downloads: ColumnType<Record<string, number>, string | undefined, string>;
+  /** Lower-cased package type names. */
+  package_types: string[];
+  /** Lower-case normalized versions of the document. */
+  versions: string[];
+  updated_at: Generated<Date>;
+}
+
+/** `package_downloads`: the truth for download counts, per id and version. */
+export interface PackageDownloadsTable {
+  feed_id: number;
+  lower_id: string;
+  lower_version: string;
+  downloads: ColumnType<string, number | bigint | string | undefined, number | bigint | string>;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
   feeds: FeedsTable;
   api_keys: ApiKeysTable;
@@ -84,9 +119,13 @@ export interface Database {
   catalog_commits: CatalogCommitsTable;
   catalog_items: CatalogItemsTable;
   projection_cursors: ProjectionCursorsTable;
+  search_documents: SearchDocumentsTable;
+  package_downloads: PackageDownloadsTable;
 }
 
 export type PackageRow = Selectable<PackagesTable>;
 export type NewPackageRow = Insertable<PackagesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type CatalogItemRow = Selectable<CatalogItemsTable>;
+export type SearchDocumentRow = Selectable<SearchDocumentsTable>;
+export type PackageDownloadRow = Selectable<PackageDownloadsTable>;

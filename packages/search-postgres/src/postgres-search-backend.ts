@@ -1,0 +1,357 @@
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import type { Database } from '@nucat/db';
+import type {
+  DownloadTotals,
+  SearchBackend,
+  SearchDocument,
+  SearchHit,
+  SearchQuery,
+  SearchResult,
+  SearchVariant,
+} from '@nucat/search';
+import { assertDocumentsOf } from '@nucat/search';
+import { SearchUnavailableError } from './errors.js';
+import {
+  asciiLower,
+  escapeLike,
+  fieldVectorText,
+  idLexemes,
+  queryWords,
+  searchVectorText,
+  termsQueryText,
+  type TextField,
+} from './lexemes.js';
+
+/** Options of {@link createPostgresSearchBackend}. */
+export interface PostgresSearchBackendOptions {
+  /** The database (migrated to latest). The backend never closes it: its owner does. */
+  db: Kysely<Database>;
+  /** Statement timeout of each search and autocomplete query, in milliseconds. @defaultValue 5000 */
+  statementTimeoutMs?: number;
+}
+
+/** Namespace (first key) of the advisory locks that serialise `replacePackage` per id. */
+const REPLACE_LOCK_NAMESPACE = 0x5ea4c4;
+/** Ids per `setDownloads` statement. */
+const DOWNLOADS_CHUNK = 1000;
+/** SQLSTATE of a statement cancelled by `statement_timeout` (or by a cancel request). */
+const QUERY_CANCELED = '57014';
+
+const TEXT_FIELDS: readonly TextField[] = ['title', 'tags', 'description', 'authors', 'summary'];
+
+/** A fragment of a WHERE clause or of the ranking expression. */
+type Fragment = RawBuilder<unknown>;
+
+interface Ranking {
+  /** Terms whose match on the id decides the rank tier, joined by a space. */
+  whole: string;
+  /** Those terms. */
+  terms: readonly string[];
+}
+
+interface MatchRow {
+  document: unknown;
+  total_downloads: string;
+  downloads: Record<string, number> | null;
+  total_hits: string;
+}
+
+/**
+ * A {@link SearchBackend} over PostgreSQL full-text search and pg_trgm, in the `search_documents`
+ * table of `@nucat/db`.
+ *
+ * - Each document is stored whole (jsonb) with a weighted tsvector (id tokens A, title/tags B,
+ *   description/authors/summary C), a field-tagged tsvector for `title:`-style queries, its
+ *   lower-cased package types and lower-case versions, and its download counts.
+ * - Words are matched as prefixes; all free terms must match. Ranking: exact id, then id prefix,
+ *   then every term in the id's tokens, then every term in id/title/tags, then anything else; within
+ *   a tier by total downloads, then by lower-case id (byte order).
+ * - Every search runs in its own transaction with `statement_timeout` set locally; a timeout throws
+ *   {@link SearchUnavailableError} (`unavailable`, 503).
+ * - `flush()` does nothing (writes are visible when they resolve); `close()` does nothing (the
+ *   database belongs to the caller).
+ *
+ * @example
+ * const backend = createPostgresSearchBackend({ db });
+ * await backend.replacePackage(1, 'contoso.widgets', documents);
+ * const { totalHits, hits } = await backend.search(1, { query: parseSearchQuery('widgets'), variant: 'semver2-stable', skip: 0, take: 20 });
+ */
+export function createPostgresSearchBackend(options: PostgresSearchBackendOptions): SearchBackend {
+  const { db } = options;
+  const timeoutMs = options.statementTimeoutMs ?? 5_000;
+
+  /** Runs read queries in a transaction whose statement_timeout ends with it. */
+  async function withTimeout<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        await sql`SELECT set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
+        return fn(trx);
+      });
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === QUERY_CANCELED) {
+        throw new SearchUnavailableError(`The search query took longer than ${timeoutMs} ms.`, { reason: 'statement_timeout' }, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  return {
+    async replacePackage(feedId, lowerId, documents) {
+      assertDocumentsOf(lowerId, documents);
+      await db.transaction().execute(async (trx) => {
+        // Two workers replacing the same id at once must not interleave their delete and insert.
+        await sql`SELECT pg_advisory_xact_lock(${REPLACE_LOCK_NAMESPACE}, hashtext(${`${feedId}:${lowerId}`}))`.execute(trx);
+        const removed = await trx
+          .deleteFrom('search_documents')
+          .where('feed_id', '=', feedId)
+          .where('lower_id', '=', lowerId)
+          .returning(['downloads'])
+          .execute();
+        if (documents.length === 0) return;
+        // Download counts belong to the id, not to a document version: keep them across a replace.
+        // An id new to the index starts from the counters' table (setDownloads ignored it until now).
+        let downloads: Record<string, number> = {};
+        if (removed.length > 0) {
+          for (const row of removed) downloads = { ...downloads, ...(row.downloads ?? {}) };
+        } else {
+          const counted = await trx
+            .selectFrom('package_downloads')
+            .select(['lower_version', 'downloads'])
+            .where('feed_id', '=', feedId)
+            .where('lower_id', '=', lowerId)
+            .execute();
+          for (const row of counted) downloads[row.lower_version] = Number(row.downloads);
+        }
+        const total = sumDownloads(downloads);
+        await trx
+          .insertInto('search_documents')
+          .values(
+            documents.map((document) => ({
+              feed_id: feedId,
+              variant: document.variant,
+              lower_id: lowerId,
+              document: JSON.stringify(document),
+              search_vector: searchVectorText(document),
+              field_vector: fieldVectorText(document),
+              id_tokens: idLexemes(document.id).join(' '),
+              total_downloads: total,
+              downloads: JSON.stringify(downloads),
+              package_types: [...new Set(document.packageTypes.map((name) => name.toLowerCase()))],
+              versions: document.versions.map((v) => v.lowerVersion.toLowerCase()),
+            })),
+          )
+          .execute();
+      });
+    },
+
+    async setDownloads(feedId, totals) {
+      // Last entry wins when an id repeats (UPDATE … FROM with two matches would pick either).
+      const byId = new Map<string, Record<string, number>>();
+      for (const entry of totals) byId.set(asciiLower(entry.lowerId), cleanDownloads(entry.versions));
+      const rows = [...byId].map(([lower_id, downloads]) => ({ lower_id, downloads, total: sumDownloads(downloads) }));
+      for (let i = 0; i < rows.length; i += DOWNLOADS_CHUNK) {
+        const chunk = JSON.stringify(rows.slice(i, i + DOWNLOADS_CHUNK));
+        await sql`
+          UPDATE search_documents AS s
+             SET downloads = t.downloads, total_downloads = t.total, updated_at = now()
+            FROM jsonb_to_recordset(${chunk}::jsonb) AS t(lower_id text, downloads jsonb, total bigint)
+           WHERE s.feed_id = ${feedId} AND s.lower_id = t.lower_id`.execute(db);
+      }
+    },
+
+    async search(feedId, query) {
+      const where = [sql`feed_id = ${feedId}`, sql`variant = ${query.variant}`, ...packageTypeFilter(query.packageType), ...queryFilters(query)];
+      const ranking = rankingTerms(query);
+      return withTimeout(async (trx) => {
+        const rows = await selectRanked(trx, where, rankTier(ranking), query.skip, query.take);
+        const totalHits = rows[0] !== undefined ? Number(rows[0].total_hits) : await countMatches(trx, where, query.skip, query.take);
+        return { totalHits, hits: rows.map(toHit) } satisfies SearchResult;
+      });
+    },
+
+    async autocompleteIds(feedId, options) {
+      const prefix = asciiLower(options.prefix).trim();
+      const where = [sql`feed_id = ${feedId}`, sql`variant = ${options.variant}`, ...packageTypeFilter(options.packageType)];
+      let tier: Fragment = sql`0`;
+      if (prefix !== '') {
+        const words = queryWords(prefix);
+        // A token can start with the prefix only when the prefix is a single word (`json`, not `json.n`).
+        const single = words.length === 1 && words[0] === prefix;
+        const tokenQuery = single ? termsQueryText([prefix], { weights: 'A' }) : undefined;
+        const idPrefix = prefix.includes('\0') ? sql`false` : sql`lower_id LIKE ${`${escapeLike(prefix)}%`} ESCAPE '!'`;
+        where.push(tokenQuery === undefined ? idPrefix : sql`(${idPrefix} OR search_vector @@ ${tokenQuery}::tsquery)`);
+        tier = rankTier({ whole: prefix, terms: single ? [prefix] : [] });
+      }
+      return withTimeout(async (trx) => {
+        const rows = await selectRanked(trx, where, tier, options.skip, options.take);
+        const totalHits = rows[0] !== undefined ? Number(rows[0].total_hits) : await countMatches(trx, where, options.skip, options.take);
+        return { totalHits, ids: rows.map((row) => toDocument(row.document).id) };
+      });
+    },
+
+    async autocompleteVersions(feedId, options) {
+      const lowerId = asciiLower(options.lowerId);
+      if (lowerId.includes('\0')) return undefined;
+      const row = await withTimeout((trx) =>
+        trx
+          .selectFrom('search_documents')
+          .select('document')
+          .where('feed_id', '=', feedId)
+          .where('variant', '=', options.variant)
+          .where('lower_id', '=', lowerId)
+          .executeTakeFirst(),
+      );
+      return row === undefined ? undefined : toDocument(row.document).versions.map((v) => v.version);
+    },
+
+    async flush() {},
+
+    async close() {},
+  };
+}
+
+/** Counts must be whole, non-negative numbers; anything else counts as 0. */
+function cleanDownloads(versions: DownloadTotals['versions']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [version, count] of Object.entries(versions)) {
+    out[version.toLowerCase()] = Number.isFinite(count) && count > 0 ? Math.floor(count) : 0;
+  }
+  return out;
+}
+
+function sumDownloads(downloads: Record<string, number>): number {
+  let total = 0;
+  for (const count of Object.values(downloads)) total += count;
+  return total;
+}
+
+/** `packageType` filter: a case-insensitive name; empty or absent means any type. */
+function packageTypeFilter(packageType: string | undefined): Fragment[] {
+  if (packageType === undefined || packageType.trim() === '') return [];
+  const name = packageType.trim().toLowerCase();
+  return [name.includes('\0') ? sql`false` : sql`${name} = ANY(package_types)`];
+}
+
+/**
+ * The WHERE conditions of a parsed query. User text only ever reaches PostgreSQL as a bound
+ * parameter: tsquery text built from letter/digit words (see lexemes.ts), LIKE patterns with
+ * escaped wildcards, or plain values compared with `=`. Text that cannot be stored (NUL) cannot
+ * match anything either, so it becomes `false`.
+ */
+function queryFilters(search: SearchQuery): Fragment[] {
+  const { terms, fields } = search.query;
+  const where: Fragment[] = [];
+  // Every term must match; the words of one term (`"fast json"`, `newtonsoft.json`) as a phrase.
+  const free = termsQueryText(terms);
+  if (free !== undefined) where.push(sql`search_vector @@ ${free}::tsquery`);
+
+  for (const value of fields.id ?? []) {
+    // `id:x` matches ids with x as a token prefix or a substring. Every id token is a substring of
+    // the lowercased id, so "contains" covers both (and the trigram index serves it).
+    const lower = asciiLower(value);
+    where.push(lower.includes('\0') ? sql`false` : sql`lower_id LIKE ${`%${escapeLike(lower)}%`} ESCAPE '!'`);
+  }
+  for (const value of fields.packageid ?? []) {
+    const lower = asciiLower(value).trim();
+    where.push(lower.includes('\0') ? sql`false` : sql`lower_id = ${lower}`);
+  }
+  for (const value of fields.version ?? []) {
+    const lower = value.toLowerCase().trim();
+    where.push(lower.includes('\0') ? sql`false` : sql`${lower} = ANY(versions)`);
+  }
+  // No owners are recorded yet: any owner is unknown, and an unknown owner matches nothing.
+  if ((fields.owners ?? []).length > 0) where.push(sql`false`);
+  for (const field of TEXT_FIELDS) {
+    for (const value of fields[field] ?? []) {
+      const text = termsQueryText([value], { prefix: `${field}:` });
+      // A value without any word (`title:&&`) has nothing to match and is ignored, like such a free term.
+      if (text !== undefined) where.push(sql`field_vector @@ ${text}::tsquery`);
+    }
+  }
+  return where;
+}
+
+/** The terms whose match on the id ranks a hit: the free terms, else the `id:` values. */
+function rankingTerms(search: SearchQuery): Ranking | undefined {
+  const { terms, fields } = search.query;
+  const source = terms.length > 0 ? terms : (fields.id ?? []);
+  if (source.length === 0) return undefined;
+  return { whole: asciiLower(source.join(' ')).trim(), terms: source };
+}
+
+/**
+ * The rank tier of a row: 4 exact id, 3 id starts with the query, 2 every term matches the id's
+ * tokens, 1 every term matches in the id, title or tags, 0 otherwise (description, authors, summary).
+ */
+function rankTier(ranking: Ranking | undefined): Fragment {
+  if (ranking === undefined) return sql`0`;
+  const cases: Fragment[] = [];
+  if (ranking.whole !== '' && !ranking.whole.includes('\0')) {
+    cases.push(sql`WHEN lower_id = ${ranking.whole} THEN 4`);
+    cases.push(sql`WHEN lower_id LIKE ${`${escapeLike(ranking.whole)}%`} ESCAPE '!' THEN 3`);
+  }
+  const inId = termsQueryText(ranking.terms, { weights: 'A' });
+  const inIdOrTitle = termsQueryText(ranking.terms, { weights: 'AB' });
+  if (inId !== undefined) cases.push(sql`WHEN search_vector @@ ${inId}::tsquery THEN 2`);
+  if (inIdOrTitle !== undefined) cases.push(sql`WHEN search_vector @@ ${inIdOrTitle}::tsquery THEN 1`);
+  if (cases.length === 0) return sql`0`;
+  return sql`CASE ${sql.join(cases, sql` `)} ELSE 0 END`;
+}
+
+async function selectRanked(
+  trx: Transaction<Database>,
+  where: Fragment[],
+  tier: Fragment,
+  skip: number,
+  take: number,
+): Promise<MatchRow[]> {
+  const result = await sql<MatchRow>`
+    SELECT document, total_downloads, downloads, count(*) OVER () AS total_hits
+      FROM (SELECT document, total_downloads, downloads, lower_id, ${tier} AS tier
+              FROM search_documents
+             WHERE ${sql.join(where, sql` AND `)}) AS matches
+     ORDER BY tier DESC, total_downloads DESC, lower_id ASC
+     LIMIT ${clampTake(take)} OFFSET ${clampSkip(skip)}`.execute(trx);
+  return result.rows;
+}
+
+/** Counts the matches when the page came back empty (skip past the end, or take 0). */
+async function countMatches(trx: Transaction<Database>, where: Fragment[], skip: number, take: number): Promise<number> {
+  if (clampSkip(skip) === 0 && clampTake(take) > 0) return 0;
+  const result = await sql<{ count: string }>`SELECT count(*) AS count FROM search_documents WHERE ${sql.join(where, sql` AND `)}`.execute(trx);
+  return Number(result.rows[0]?.count ?? 0);
+}
+
+function clampSkip(skip: number): number {
+  return Number.isFinite(skip) && skip > 0 ? Math.floor(skip) : 0;
+}
+
+function clampTake(take: number): number {
+  return Number.isFinite(take) && take > 0 ? Math.floor(take) : 0;
+}
+
+function toHit(row: MatchRow): SearchHit {
+  return { document: toDocument(row.document), totalDownloads: Number(row.total_downloads), downloads: { ...(row.downloads ?? {}) } };
+}
+
+/** Rebuilds a document from its jsonb (which does not keep key order) in the interface's key order. */
+function toDocument(raw: unknown): SearchDocument {
+  const d = raw as SearchDocument;
+  return {
+    lowerId: d.lowerId,
+    variant: d.variant,
+    id: d.id,
+    version: d.version,
+    versions: d.versions.map((v) => ({ version: v.version, lowerVersion: v.lowerVersion })),
+    title: d.title,
+    description: d.description,
+    summary: d.summary,
+    tags: d.tags,
+    authors: d.authors,
+    iconUrl: d.iconUrl,
+    licenseUrl: d.licenseUrl,
+    projectUrl: d.projectUrl,
+    packageTypes: d.packageTypes,
+    lastCommitTimestamp: d.lastCommitTimestamp,
+  };
+}

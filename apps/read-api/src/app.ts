@@ -17,6 +17,9 @@ import type { Db } from '@nucat/db';
 import { createErrorMiddleware, createRequestContext, sendBytes, sendJson, sendStream } from '@nucat/http';
 import { lowerNormalizedVersion, toLowerId, tryParseVersion } from '@nucat/nuget';
 import type { BlobStore } from '@nucat/storage';
+import type { SearchBackend } from '@nucat/search';
+import type { DownloadCounter } from './download-counter.js';
+import { mountSearchRoutes } from './search-routes.js';
 import { buildServiceIndex } from './service-index.js';
 
 /** Collaborators of the read API. */
@@ -27,6 +30,10 @@ export interface ReadAppDeps {
   urls: FeedUrls;
   publishUrl: string;
   log: Logger;
+  /** Serves SearchQueryService and SearchAutocompleteService when present. */
+  search?: SearchBackend;
+  /** Counts `.nupkg` downloads (GET with a body, not HEAD or 304) when present. */
+  downloads?: DownloadCounter;
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -77,7 +84,8 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     ctx.body = { status: 'ok' };
   });
 
-  const serviceIndex = buildServiceIndex(urls, deps.publishUrl);
+  const serviceIndex = buildServiceIndex(urls, deps.publishUrl, { search: deps.search !== undefined });
+  if (deps.search) mountSearchRoutes(router, { search: deps.search, feedId: deps.feedId, urls });
   router.get('/v3/index.json', (ctx) => sendJson(ctx, serviceIndex, { cacheControl: 'public, max-age=300' }));
 
   // --- Flat container (PackageBaseAddress) ---
@@ -95,7 +103,9 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     if (file === `${lowerId}.${lowerVersion}.nupkg`) {
       const opened = await store.openRead(`${dir}/${lowerId}.${lowerVersion}.nupkg`);
       if (!opened) return notFound(ctx);
-      return sendStream(ctx, opened, { contentType: 'application/octet-stream', cacheControl: IMMUTABLE });
+      sendStream(ctx, opened, { contentType: 'application/octet-stream', cacheControl: IMMUTABLE });
+      if (ctx.method === 'GET' && ctx.status === 200) deps.downloads?.count(lowerId, lowerVersion);
+      return;
     }
     if (file === `${lowerId}.nuspec`) {
       const bytes = await store.read(`${dir}/${lowerId}.nuspec`);

@@ -5,6 +5,8 @@ import { loadConfig } from '@nucat/config';
 import { createDb } from '@nucat/db';
 import { createFilesystemBlobStore } from '@nucat/storage';
 import { createReadApp } from './app.js';
+import { createDownloadCounter } from './download-counter.js';
+import { createSearchBackend } from './search-backend.js';
 
 const config = loadConfig(process.env);
 const log = pino({ level: config.logLevel, base: { app: 'read-api' }, redact: ['req.headers.authorization'] });
@@ -16,7 +18,9 @@ if (feedId === undefined) {
   process.exit(1);
 }
 const urls = createFeedUrls(`${config.publicUrl}/v3/`);
-const app = createReadApp({ db, store, feedId, urls, publishUrl: config.publishUrl, log });
+const search = await createSearchBackend(config, db);
+const downloads = createDownloadCounter({ db, feedId, log, flushIntervalMs: config.read.downloadFlushMs });
+const app = createReadApp({ db, store, feedId, urls, publishUrl: config.publishUrl, log, search, downloads });
 const server = app.listen(config.http.readPort, config.http.host, () => {
   log.info({ serviceIndex: `${config.publicUrl}/v3/index.json` }, 'read-api listening');
 });
@@ -31,6 +35,8 @@ async function shutdown(signal: string) {
   log.info({ signal }, 'shutting down');
   server.close();
   server.closeIdleConnections();
+  await downloads.close();
+  await search.close();
   await db.destroy();
   await store.close();
   process.exit(0);

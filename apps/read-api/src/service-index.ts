@@ -13,7 +13,12 @@ interface Resource {
  * with every versioned alias the official client matches (it matches exactly, first hit wins).
  * https://learn.microsoft.com/nuget/api/service-index
  */
-export function buildServiceIndex(urls: FeedUrls, publishUrl: string): { version: string; resources: Resource[]; '@context': object } {
+export function buildServiceIndex(
+  urls: FeedUrls,
+  publishUrl: string,
+  options: { search?: boolean } = {},
+): { version: string; resources: Resource[]; '@context': object } {
+  const search = options.search ?? true;
   const semver1 = urls.registrationBase('registration5-semver1');
   const gzSemver1 = urls.registrationBase('registration5-gz-semver1');
   const gzSemver2 = urls.registrationBase('registration5-gz-semver2');
@@ -26,6 +31,14 @@ export function buildServiceIndex(urls: FeedUrls, publishUrl: string): { version
     { '@id': gzSemver1, '@type': 'RegistrationsBaseUrl/3.4.0', comment: 'Package metadata, gzip, SemVer 1.0.0 packages only' },
     { '@id': gzSemver2, '@type': 'RegistrationsBaseUrl/3.6.0', comment: 'Package metadata, gzip, SemVer 2.0.0 packages included' },
     { '@id': gzSemver2, '@type': 'RegistrationsBaseUrl/Versioned', clientVersion: '4.3.0-alpha', comment: 'Package metadata, gzip, SemVer 2.0.0 packages included' },
+    // The client matches only /Versioned, /3.4.0 and /3.0.0-beta for search (not the bare name, /3.0.0-rc or
+    // /3.5.0); the others are for third-party tools that compare against nuget.org's index.
+    ...(search ? ['SearchQueryService', 'SearchQueryService/3.0.0-beta', 'SearchQueryService/3.0.0-rc', 'SearchQueryService/3.4.0', 'SearchQueryService/3.5.0'].map(
+      (type) => ({ '@id': `${urls.v3Base}query`, '@type': type, comment: 'Query endpoint of the search service' }),
+    ) : []),
+    ...(search ? ['SearchAutocompleteService', 'SearchAutocompleteService/3.0.0-beta', 'SearchAutocompleteService/3.0.0-rc', 'SearchAutocompleteService/3.5.0'].map(
+      (type) => ({ '@id': `${urls.v3Base}autocomplete`, '@type': type, comment: 'Autocomplete endpoint of the search service' }),
+    ) : []),
     { '@id': `${urls.catalogBase}index.json`, '@type': 'Catalog/3.0.0', comment: 'Index of the append-only catalog of every change to this feed' },
     { '@id': `${urls.flatContainerBase}{lower_id}/{lower_version}/readme`, '@type': 'ReadmeUriTemplate/6.13.0', comment: 'URI template of a package README' },
   ];

@@ -7,6 +7,7 @@ import { createDb } from '@nucat/db';
 import { createFilesystemBlobStore } from '@nucat/storage';
 import { PROJECTIONS, type ProjectionName } from '@nucat/queue';
 import { createWorker } from './worker.js';
+import { createSearchBackend } from './search-backend.js';
 
 // `worker --projections registration --concurrency 8` overrides NUCAT_WORKER_* for this process.
 const { values: args } = parseArgs({
@@ -27,7 +28,9 @@ if (feedId === undefined) {
   process.exit(1);
 }
 const projections = config.worker.projections.filter((p): p is ProjectionName => (PROJECTIONS as readonly string[]).includes(p));
+const search = projections.includes('search') ? await createSearchBackend(config, db) : undefined;
 const worker = createWorker({
+  ...(search ? { search } : {}),
   db,
   store,
   urls: createFeedUrls(`${config.publicUrl}/v3/`),
@@ -50,6 +53,7 @@ async function shutdown(signal: string) {
   closing = true;
   log.info({ signal }, 'shutting down');
   await worker.close();
+  await search?.close();
   await db.destroy();
   await store.close();
   process.exit(0);

@@ -30,6 +30,12 @@ export interface ProjectionRunnerOptions {
   batchSize?: number;
   /** Jobs processed at once by this process. @defaultValue 4 */
   concurrency?: number;
+  /**
+   * The latest commit timestamp this projection may project, when it must not pass other
+   * projections (search follows the restore projections: nothing is findable before it is
+   * restorable). Undefined = no bound.
+   */
+  upperBound?: () => Promise<Date | undefined>;
   /** When false, only schedules (no Worker is started). @defaultValue true */
   process?: boolean;
   log: Logger;
@@ -81,7 +87,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         await existing.remove({ removeChildren: true }).catch((err) => log.warn({ err, jobId }, 'could not remove failed batch'));
       }
     }
-    const batch = await readCatalogBatch(db, feedId, from, batchSize);
+    const upTo = await options.upperBound?.();
+    if (upTo && upTo.getTime() <= from.getTime()) return;
+    const batch = await readCatalogBatch(db, feedId, from, batchSize, upTo);
     if (!batch) return;
     const ids = [...new Set(batch.items.map((i) => i.lowerId))].sort();
     const data: AdvanceCursorJobData = { feedId, from: from.toISOString(), to: batch.to.toISOString(), ids: ids.length };

@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { CATALOG_NOTIFY_CHANNEL, readLatestItems, type FeedUrls } from '@nucat/catalog';
+import { CATALOG_NOTIFY_CHANNEL, CURSOR_NOTIFY_CHANNEL, getCursor, readLatestItems, type FeedUrls } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
-import { createFlatContainerProjector, createRegistrationProjector } from '@nucat/projections';
+import { createFlatContainerProjector, createRegistrationProjector, createSearchProjector } from '@nucat/projections';
+import type { SearchBackend } from '@nucat/search';
 import type { ProjectionName } from '@nucat/queue';
 import type { BlobStore } from '@nucat/storage';
+import { createDownloadSync } from './download-sync.js';
 import { createProjectionRunner, type ProjectionRunner } from './projection-runner.js';
 
 /** Collaborators and settings of a worker process. */
@@ -21,8 +23,15 @@ export interface WorkerDeps {
   concurrency: number;
   batchSize: number;
   pollIntervalMs: number;
+  /** The search backend; required when `projections` includes 'search'. */
+  search?: SearchBackend;
+  /** How often download counts are copied into search. @defaultValue 10000 */
+  downloadSyncMs?: number;
   log: Logger;
 }
+
+/** Search must not pass these: a package is never findable before it is restorable. */
+const RESTORE_PROJECTIONS: readonly ProjectionName[] = ['flatcontainer', 'registration'];
 
 /**
  * A worker: one projection runner per configured projection, woken by PostgreSQL NOTIFY on every
@@ -34,9 +43,15 @@ export function createWorker(deps: WorkerDeps) {
   const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true });
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const loadLatestItems = (lowerId: string) => readLatestItems(deps.db, deps.feedId, lowerId);
+  if (deps.projections.includes('search') && !deps.search) throw new Error("the 'search' projection needs a search backend");
   const projectors: Record<ProjectionName, (lowerId: string) => Promise<unknown>> = {
     flatcontainer: createFlatContainerProjector({ store: deps.store, loadLatestItems }).project,
     registration: createRegistrationProjector({ store: deps.store, urls: deps.urls, loadLatestItems }).project,
+    search: (lowerId) => createSearchProjector({ backend: deps.search!, feedId: deps.feedId, urls: deps.urls, loadLatestItems }).project(lowerId),
+  };
+  const restoreBound = async () => {
+    const cursors = await Promise.all(RESTORE_PROJECTIONS.map((p) => getCursor(deps.db, deps.feedId, p)));
+    return new Date(Math.min(...cursors.map((c) => c.getTime())));
   };
   const runners: ProjectionRunner[] = deps.projections.map((projection) =>
     createProjectionRunner({
@@ -48,6 +63,7 @@ export function createWorker(deps: WorkerDeps) {
       project: projectors[projection],
       batchSize: deps.batchSize,
       concurrency: deps.concurrency,
+      ...(projection === 'search' ? { upperBound: restoreBound } : {}),
       log: log.child({ projection }),
     }),
   );
@@ -57,6 +73,10 @@ export function createWorker(deps: WorkerDeps) {
       runner.schedule().catch((err) => log.warn({ err: err instanceof Error ? err.message : err, projection: runner.projection }, 'schedule failed'));
     }
   };
+
+  const downloadSync = deps.search && deps.projections.includes('search')
+    ? createDownloadSync({ db: deps.db, feedId: deps.feedId, backend: deps.search, log: log.child({ task: 'downloads' }), intervalMs: deps.downloadSyncMs ?? 10_000 })
+    : undefined;
 
   let listener: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -80,10 +100,13 @@ export function createWorker(deps: WorkerDeps) {
     });
     client.on('notification', (msg) => {
       if (msg.channel === CATALOG_NOTIFY_CHANNEL && msg.payload === String(deps.feedId)) scheduleAll();
+      // A moved cursor can unblock a projection bounded by it (search follows the restore projections).
+      if (msg.channel === CURSOR_NOTIFY_CHANNEL && msg.payload?.startsWith(`${deps.feedId}:`)) scheduleAll();
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${CATALOG_NOTIFY_CHANNEL}`);
+      await client.query(`LISTEN ${CURSOR_NOTIFY_CHANNEL}`);
       listener = client;
       scheduleAll(); // catch up on anything committed while not listening
     } catch (err) {
@@ -99,12 +122,14 @@ export function createWorker(deps: WorkerDeps) {
       await listen();
       timer = setInterval(scheduleAll, deps.pollIntervalMs);
       scheduleAll();
+      downloadSync?.start();
     },
     async close(): Promise<void> {
       stopped = true;
       if (timer) clearInterval(timer);
       if (reconnect) clearTimeout(reconnect);
       await listener?.end().catch(() => {});
+      await downloadSync?.close();
       await Promise.all(runners.map((r) => r.close()));
       connection.disconnect();
     },

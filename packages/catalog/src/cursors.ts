@@ -3,6 +3,9 @@ import type { Database } from '@nucat/db';
 
 type Db = Kysely<Database>;
 
+/** PostgreSQL channel notified when a projection cursor moves; payload `{feedId}:{projection}`. */
+export const CURSOR_NOTIFY_CHANNEL = 'nucat_cursor';
+
 /** The cursor of a projection (the last commit timestamp fully projected); epoch when new. */
 export async function getCursor(db: Db, feedId: number, projection: string): Promise<Date> {
   await db
@@ -39,7 +42,10 @@ export async function advanceCursor(db: Db, feedId: number, projection: string, 
     .where('cursor', '=', from)
     .where('cursor', '<', to)
     .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  const moved = Number(result.numUpdatedRows) === 1;
+  // A wake-up for projections that depend on this one (search waits for the restore projections).
+  if (moved) await sql`SELECT pg_notify(${CURSOR_NOTIFY_CHANNEL}, ${`${feedId}:${projection}`})`.execute(db);
+  return moved;
 }
 
 /** Sets a cursor back to the start, so the projection replays the whole catalog. */

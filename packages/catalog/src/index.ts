@@ -18,5 +18,5 @@ export {
   type CatalogPageSummary,
   type CatalogBatch,
 } from './reader.js';
-export { getCursor, listCursors, advanceCursor, resetCursor } from './cursors.js';
+export { getCursor, listCursors, advanceCursor, resetCursor, CURSOR_NOTIFY_CHANNEL } from './cursors.js';
 export { packageContentKeys, type PackageContentKeys } from './content-keys.js';

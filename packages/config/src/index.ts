@@ -9,6 +9,8 @@ export {
   type PublishConfig,
   type RedisConfig,
   type StorageConfig,
+  type SearchConfig,
+  type ReadConfig,
   type WorkerConfig,
   type WorkerProjection,
 } from './load-config.js';

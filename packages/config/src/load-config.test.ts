@@ -20,8 +20,10 @@ describe('loadConfig', () => {
       database: { url: 'postgres://nucat:nucat@127.0.0.1:5432/nucat', poolSize: 10 },
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'nucat' },
       storage: { kind: 'fs', root: './.data/blobs' },
+      search: { kind: 'postgres' },
+      read: { downloadFlushMs: 5000 },
       publish: { maxPackageBytes: 262_144_000, tempDir: './.data/tmp' },
-      worker: { projections: ['flatcontainer', 'registration'], concurrency: 4, batchSize: 500, pollIntervalMs: 2000 },
+      worker: { projections: ['flatcontainer', 'registration', 'search'], concurrency: 4, batchSize: 500, pollIntervalMs: 2000 },
       feed: { name: 'main' },
       logLevel: 'info',
     };
@@ -54,6 +56,11 @@ describe('loadConfig', () => {
       NUCAT_WORKER_POLL_MS: '250',
       NUCAT_FEED: 'internal',
       NUCAT_LOG_LEVEL: 'DEBUG',
+      NUCAT_SEARCH: 'meilisearch',
+      NUCAT_MEILI_URL: 'http://127.0.0.1:7700',
+      NUCAT_MEILI_API_KEY: 'meili-secret',
+      NUCAT_MEILI_INDEX_PREFIX: 'nc',
+      NUCAT_DOWNLOAD_FLUSH_MS: '250',
     });
     expect(config).toEqual({
       publicUrl: 'https://feed.example.test/nuget',
@@ -62,6 +69,8 @@ describe('loadConfig', () => {
       database: { url: 'postgresql://app:s3cret@db:5432/feed', poolSize: 25 },
       redis: { url: 'rediss://:pw@cache:6380/2', prefix: 'test-0b7c' },
       storage: { kind: 'fs', root: '/var/lib/nucat/blobs' },
+      search: { kind: 'meilisearch', url: 'http://127.0.0.1:7700', apiKey: 'meili-secret', indexPrefix: 'nc' },
+      read: { downloadFlushMs: 250 },
       publish: { maxPackageBytes: 1_048_576, tempDir: '/var/lib/nucat/tmp' },
       worker: { projections: ['registration', 'flatcontainer'], concurrency: 8, batchSize: 100, pollIntervalMs: 250 },
       feed: { name: 'internal' },
@@ -106,7 +115,9 @@ describe('loadConfig', () => {
       ['NUCAT_STORAGE', 's3', /one of fs; got "s3"/],
       ['NUCAT_DATA_DIR', 'bad\0dir', /NUL/],
       ['NUCAT_MAX_PACKAGE_BYTES', '250MB', /whole number/],
-      ['NUCAT_WORKER_PROJECTIONS', 'flatcontainer,search', /unknown name "search"; allowed: flatcontainer, registration/],
+      ['NUCAT_WORKER_PROJECTIONS', 'flatcontainer,searchh', /unknown name "searchh"; allowed: flatcontainer, registration, search/],
+      ['NUCAT_SEARCH', 'elastic', /one of postgres, meilisearch; got "elastic"/],
+      ['NUCAT_DOWNLOAD_FLUSH_MS', '5', /≥ 100/],
       ['NUCAT_WORKER_PROJECTIONS', ' , ', /at least one/],
       ['NUCAT_WORKER_CONCURRENCY', '0', /from 1 to 1000/],
       ['NUCAT_WORKER_BATCH', 'many', /whole number/],
@@ -122,6 +133,10 @@ describe('loadConfig', () => {
       const problems = problemsOf({ NUCAT_PUBLIC_URL: 'https://admin:hunter2@feed.test' });
       expect(problems).toEqual([{ variable: 'NUCAT_PUBLIC_URL', message: expect.stringMatching(/user name or password/) }]);
       expect(JSON.stringify(problems)).not.toContain('hunter2');
+    });
+
+    it('meilisearch search without NUCAT_MEILI_URL', () => {
+      expect(() => loadConfig({ NUCAT_SEARCH: 'meilisearch' })).toThrow(/NUCAT_MEILI_URL/);
     });
 
     it('a headers timeout longer than the request timeout', () => {

@@ -1,7 +1,7 @@
 import { ConfigError, type ConfigProblem } from './config-error.js';
 
 /** Projections a worker can run. */
-export type WorkerProjection = 'flatcontainer' | 'registration';
+export type WorkerProjection = 'flatcontainer' | 'registration' | 'search';
 
 /** pino log levels, plus `silent`. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -25,6 +25,15 @@ export interface DatabaseConfig {
 export interface RedisConfig {
   url: string;
   prefix: string;
+}
+
+/** Search backend; the app switches on `kind`. */
+export type SearchConfig = { kind: 'postgres' } | { kind: 'meilisearch'; url: string; apiKey?: string; indexPrefix: string };
+
+/** Read-side behaviour. */
+export interface ReadConfig {
+  /** How often counted downloads are written to the database, in ms. */
+  downloadFlushMs: number;
 }
 
 /** Blob storage backend; the app switches on `kind`. */
@@ -59,13 +68,15 @@ export interface Config {
   database: DatabaseConfig;
   redis: RedisConfig;
   storage: StorageConfig;
+  search: SearchConfig;
+  read: ReadConfig;
   publish: PublishConfig;
   worker: WorkerConfig;
   feed: FeedConfig;
   logLevel: LogLevel;
 }
 
-const WORKER_PROJECTIONS: readonly WorkerProjection[] = ['flatcontainer', 'registration'];
+const WORKER_PROJECTIONS: readonly WorkerProjection[] = ['flatcontainer', 'registration', 'search'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** Longest millisecond value Node timers accept. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -89,8 +100,13 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_REDIS_PREFIX` | `nucat` | 1–64 of `[A-Za-z0-9_.:-]` |
  * | `NUCAT_STORAGE` | `fs` | `fs` |
  * | `NUCAT_DATA_DIR` | `./.data` | path; blobs in `<dir>/blobs`, uploads in `<dir>/tmp` |
+ * | `NUCAT_SEARCH` | `postgres` | `postgres` or `meilisearch` |
+ * | `NUCAT_MEILI_URL` | — | required with `meilisearch`; http(s) URL |
+ * | `NUCAT_MEILI_API_KEY` | — | optional (secret) |
+ * | `NUCAT_MEILI_INDEX_PREFIX` | `nucat` | 1–32 of `[A-Za-z0-9_-]` |
+ * | `NUCAT_DOWNLOAD_FLUSH_MS` | `5000` | integer ≥ 100 |
  * | `NUCAT_MAX_PACKAGE_BYTES` | `262144000` (250 MiB) | integer ≥ 1 |
- * | `NUCAT_WORKER_PROJECTIONS` | `flatcontainer,registration` | comma list of those names |
+ * | `NUCAT_WORKER_PROJECTIONS` | `flatcontainer,registration,search` | comma list of those names |
  * | `NUCAT_WORKER_CONCURRENCY` | `4` | integer 1–1000 |
  * | `NUCAT_WORKER_BATCH` | `500` | integer 1–100000 |
  * | `NUCAT_WORKER_POLL_MS` | `2000` | integer ≥ 1 |
@@ -139,6 +155,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const dataDir = read.path('NUCAT_DATA_DIR', './.data');
   const storage: StorageConfig = { kind: storageKind, root: `${dataDir}/blobs` };
 
+  const searchKind = read.oneOf('NUCAT_SEARCH', 'postgres', ['postgres', 'meilisearch'] as const);
+  let search: SearchConfig = { kind: 'postgres' };
+  if (searchKind === 'meilisearch') {
+    const url = env['NUCAT_MEILI_URL']?.trim();
+    if (!url) read.problem('NUCAT_MEILI_URL', 'is required when NUCAT_SEARCH=meilisearch');
+    const apiKey = env['NUCAT_MEILI_API_KEY']?.trim();
+    search = {
+      kind: 'meilisearch',
+      url: url ? read.httpUrl('NUCAT_MEILI_URL', url) : '',
+      ...(apiKey ? { apiKey } : {}),
+      indexPrefix: read.text('NUCAT_MEILI_INDEX_PREFIX', 'nucat', /^[A-Za-z0-9_-]{1,32}$/, '1 to 32 of A-Z a-z 0-9 _ -'),
+    };
+  }
+  const readSettings: ReadConfig = { downloadFlushMs: read.integer('NUCAT_DOWNLOAD_FLUSH_MS', 5000, 100, MAX_TIMER_MS) };
+
   const publish: PublishConfig = {
     maxPackageBytes: read.integer('NUCAT_MAX_PACKAGE_BYTES', 262_144_000, 1, Number.MAX_SAFE_INTEGER),
     tempDir: `${dataDir}/tmp`,
@@ -163,7 +194,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const logLevel = read.oneOf('NUCAT_LOG_LEVEL', 'info', LOG_LEVELS, { ignoreCase: true });
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
-  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, publish, worker, feed, logLevel });
+  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, logLevel });
 }
 
 /** Reads variables; on a bad value it records a problem and returns the default so checking goes on. */

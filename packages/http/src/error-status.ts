@@ -14,6 +14,8 @@ export const errorStatus = Object.freeze({
   package_conflict: 409,
   payload_too_large: 413,
   unavailable: 503,
+  // The search backend answered with an error: the client may retry; it is not the client's fault.
+  search_backend_error: 503,
 } as const satisfies Record<string, number>);
 
 /** An error code with a known HTTP status. */

@@ -1,5 +1,5 @@
 /** The projections a worker can run. Each has its own queue and its own cursor. */
-export const PROJECTIONS = ['flatcontainer', 'registration'] as const;
+export const PROJECTIONS = ['flatcontainer', 'registration', 'search'] as const;
 export type ProjectionName = (typeof PROJECTIONS)[number];
 
 /** The BullMQ queue name of a projection (BullMQ forbids ':' in names). */

@@ -8,10 +8,14 @@ import { createDb, migrateToLatest, type Db } from '@nucat/db';
 const USAGE = `nucat <command>
 
   migrate                               apply database migrations
-  keys create --name N [--scopes push,push-version,unlist] [--ids 'Contoso.*'] [--expires-days D]
-                                        create an API key; prints the key (shown once)
-  keys list                             list keys (never their secrets)
-  keys revoke <id|name>                 revoke a key
+  keys create --name N [--scopes push,push-version,unlist,read] [--ids 'Contoso.*'] [--expires-days D]
+                                        create an API key; prints the key (shown once).
+                                        Default: every scope, every id, no expiry. 'read' alone makes a
+                                        read-only token for a private feed (NUCAT_PRIVATE=true); every
+                                        scope may read. --ids limits what a key may change, not read.
+  keys list                             list keys (never their secrets): id, name, state, scopes, ids, expiry
+  keys revoke <id|name>                 revoke a key (a private feed's read side may accept it for up
+                                        to 10 s more: verified keys are cached that long)
   status                                projection cursors and catalog head
 
 Environment: DATABASE_URL, NUCAT_FEED (see the README for all variables).`;
@@ -54,10 +58,14 @@ async function main(argv: string[]): Promise<void> {
           options: { name: { type: 'string' }, scopes: { type: 'string' }, ids: { type: 'string' }, 'expires-days': { type: 'string' } },
         });
         if (!values.name) fail('keys create needs --name');
-        const scopes = values.scopes?.split(',').map((s) => s.trim()) as ApiKeyScope[] | undefined;
+        const scopes = values.scopes?.split(',').map((s) => s.trim()).filter((s) => s !== '') as ApiKeyScope[] | undefined;
+        if (scopes && scopes.length === 0) fail(`--scopes needs at least one of ${API_KEY_SCOPES.join(', ')}`);
         for (const s of scopes ?? []) if (!API_KEY_SCOPES.includes(s)) fail(`unknown scope '${s}' (known: ${API_KEY_SCOPES.join(', ')})`);
-        const days = values['expires-days'] ? Number(values['expires-days']) : undefined;
-        if (days !== undefined && !(days > 0)) fail('--expires-days must be a positive number');
+        const daysText = values['expires-days'];
+        const days = daysText !== undefined ? Number(daysText) : undefined;
+        if (days !== undefined && !(Number.isFinite(days) && days > 0 && days <= 36_500)) {
+          fail('--expires-days must be a positive number of days (at most 36500)');
+        }
         const created = await withDb((db, feedId) =>
           createApiKey(db, {
             feedId,
@@ -73,8 +81,11 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'list') {
         const keys = await withDb((db, feedId) => listApiKeys(db, feedId));
         for (const k of keys) {
-          const state = k.revoked_at ? 'revoked' : k.expires_at && k.expires_at < new Date() ? 'expired' : 'active';
-          process.stdout.write(`${k.id}  ${k.name}  ${state}  scopes=${k.scopes.join(',')}  ids=${k.id_globs.join(',')}\n`);
+          const state = k.revoked_at ? 'revoked' : k.expires_at && k.expires_at <= new Date() ? 'expired' : 'active';
+          const expires = k.expires_at ? k.expires_at.toISOString() : 'never';
+          process.stdout.write(
+            `${k.id}  ${k.name}  ${state}  scopes=${k.scopes.join(',')}  ids=${k.id_globs.join(',')}  expires=${expires}\n`,
+          );
         }
         return;
       }

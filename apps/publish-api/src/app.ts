@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import Router from '@koa/router';
-import { verifyApiKey } from '@nucat/auth';
+import { AuthError, readPresentedCredentials, verifyApiKey, type ApiKeyGrant } from '@nucat/auth';
 import { formatCatalogTimestamp } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import { createErrorMiddleware, createRequestContext } from '@nucat/http';
@@ -50,17 +50,39 @@ function closeAfterResponse(ctx: Koa.Context): void {
 }
 
 /**
+ * The grant of the API key a request presents in `X-NuGet-ApiKey` (`-k`) or as the password of
+ * `Authorization: Basic` (user name ignored), which a NuGet client sends after a 401 challenge when
+ * the source has `packageSourceCredentials`.
+ *
+ * - nothing usable (no header, malformed Basic): AuthError `unauthorized` → 401 + `WWW-Authenticate: Basic`,
+ *   so the client's credential flow runs;
+ * - a refused key in `X-NuGet-ApiKey`: `forbidden` → 403 (the client was given a key; prompting would not help);
+ * - a refused key as the Basic password: `unauthorized` → 401 with the challenge again, which is what NuGet's
+ *   credential flow expects for credentials it supplied. Same message either way.
+ */
+async function verifyRequestKey(ctx: Koa.Context, deps: PublishAppDeps): Promise<ApiKeyGrant> {
+  const presented = readPresentedCredentials({ apiKey: ctx.get('X-NuGet-ApiKey'), authorization: ctx.get('Authorization') });
+  if (presented.kind !== 'key') return verifyApiKey(deps.db, deps.feedId, undefined);
+  try {
+    return await verifyApiKey(deps.db, deps.feedId, presented.key);
+  } catch (error) {
+    if (error instanceof AuthError && presented.source === 'basic') throw new AuthError('unauthorized', error.message);
+    throw error;
+  }
+}
+
+/**
  * The PackagePublish resource: push (PUT), unlist (DELETE) and relist (POST).
  * https://learn.microsoft.com/nuget/api/package-publish-resource
  *
  * The API key is checked from the headers before a byte of the body is read, so a client
- * without rights is turned away without uploading the package.
+ * without rights is turned away without uploading the package. It may come in `X-NuGet-ApiKey` or
+ * as a Basic password (see {@link verifyRequestKey}).
  */
 export function createPublishApp(deps: PublishAppDeps): Koa {
   const app = new Koa();
   app.proxy = false;
   const router = new Router();
-  const apiKey = (ctx: Koa.Context) => ctx.get('X-NuGet-ApiKey') || undefined;
 
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -68,7 +90,7 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
 
   // The client appends a trailing slash to the PackagePublish @id; accept both forms.
   const push = async (ctx: Koa.Context) => {
-    const grant = await verifyApiKey(deps.db, deps.feedId, apiKey(ctx));
+    const grant = await verifyRequestKey(ctx, deps);
     const upload = await receiveUpload(ctx.req, { maxBytes: deps.maxPackageBytes, tempDir: deps.tempDir });
     try {
       const result = await pushPackage(deps, grant, upload);
@@ -85,13 +107,13 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
 
   // DELETE unlists (the version stays restorable); POST relists. Both answer 2xx with no body.
   router.delete('/v3/package/:id/:version', async (ctx) => {
-    const grant = await verifyApiKey(deps.db, deps.feedId, apiKey(ctx));
+    const grant = await verifyRequestKey(ctx, deps);
     const result = await setListed(deps, grant, ctx.params.id!, ctx.params.version!, false);
     setCommitHeaders(ctx, result);
     ctx.status = 204;
   });
   router.post('/v3/package/:id/:version', async (ctx) => {
-    const grant = await verifyApiKey(deps.db, deps.feedId, apiKey(ctx));
+    const grant = await verifyRequestKey(ctx, deps);
     const result = await setListed(deps, grant, ctx.params.id!, ctx.params.version!, true);
     setCommitHeaders(ctx, result);
     ctx.status = 200;

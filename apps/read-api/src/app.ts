@@ -19,6 +19,7 @@ import { lowerNormalizedVersion, toLowerId, tryParseVersion } from '@nucat/nuget
 import type { BlobStore } from '@nucat/storage';
 import type { SearchBackend } from '@nucat/search';
 import type { DownloadCounter } from './download-counter.js';
+import { createReadAuth } from './read-auth.js';
 import { mountSearchRoutes } from './search-routes.js';
 import { buildServiceIndex } from './service-index.js';
 
@@ -34,6 +35,12 @@ export interface ReadAppDeps {
   search?: SearchBackend;
   /** Counts `.nupkg` downloads (GET with a body, not HEAD or 304) when present. */
   downloads?: DownloadCounter;
+  /**
+   * Who may read. With `private: true` every path but `/health` needs an API key as the Basic password
+   * or in `X-NuGet-ApiKey` (see {@link createReadAuth}); the cache settings are for tests.
+   * @defaultValue public
+   */
+  access?: { private: boolean; keyCacheTtlMs?: number; keyCacheMaxEntries?: number };
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -63,7 +70,8 @@ function sniffImageType(bytes: Buffer): string {
 /**
  * The read side: service index, flat container, registration hives and catalog. Stateless;
  * flat container and registration come from the blob store (prepared by the projections) and
- * keep serving when the database is down; the catalog is read from PostgreSQL.
+ * keep serving when the database is down; the catalog is read from PostgreSQL. A private feed
+ * (`deps.access.private`) checks credentials before any route runs.
  */
 export function createReadApp(deps: ReadAppDeps): Koa {
   const { store, urls } = deps;
@@ -187,6 +195,16 @@ export function createReadApp(deps: ReadAppDeps): Koa {
 
   app.use(createRequestContext(deps.log));
   app.use(createErrorMiddleware());
+  if (deps.access?.private) {
+    app.use(
+      createReadAuth({
+        db: deps.db,
+        feedId: deps.feedId,
+        ...(deps.access.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: deps.access.keyCacheTtlMs } : {}),
+        ...(deps.access.keyCacheMaxEntries !== undefined ? { keyCacheMaxEntries: deps.access.keyCacheMaxEntries } : {}),
+      }),
+    );
+  }
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.use(async (ctx) => {

@@ -20,9 +20,9 @@ if (feedId === undefined) {
 const urls = createFeedUrls(`${config.publicUrl}/v3/`);
 const search = await createSearchBackend(config, db);
 const downloads = createDownloadCounter({ db, feedId, log, flushIntervalMs: config.read.downloadFlushMs });
-const app = createReadApp({ db, store, feedId, urls, publishUrl: config.publishUrl, log, search, downloads });
+const app = createReadApp({ db, store, feedId, urls, publishUrl: config.publishUrl, log, search, downloads, access: config.access });
 const server = app.listen(config.http.readPort, config.http.host, () => {
-  log.info({ serviceIndex: `${config.publicUrl}/v3/index.json` }, 'read-api listening');
+  log.info({ serviceIndex: `${config.publicUrl}/v3/index.json`, private: config.access.private }, 'read-api listening');
 });
 server.headersTimeout = config.http.headersTimeoutMs;
 server.requestTimeout = config.http.requestTimeoutMs;

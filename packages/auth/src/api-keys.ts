@@ -6,18 +6,36 @@ import type { Database } from '@nucat/db';
  * What a key may do.
  * - `push`: push new package ids and new versions of ids it may touch;
  * - `push-version`: push new versions of ids that already exist, never a new id;
- * - `unlist`: unlist and relist.
+ * - `unlist`: unlist and relist;
+ * - `read`: read a private feed (a read-only token for restores and CI). Every other scope reads too.
  */
-export const API_KEY_SCOPES = ['push', 'push-version', 'unlist'] as const;
+export const API_KEY_SCOPES = ['push', 'push-version', 'unlist', 'read'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
-/** A verified key, as the publish API sees it. */
+/**
+ * Scopes that may read a private feed: all of them. Id globs do not narrow reads — a key scoped to
+ * `Contoso.*` reads the whole feed; globs only limit what it may change.
+ */
+export const READ_SCOPES: readonly ApiKeyScope[] = API_KEY_SCOPES;
+
+/** A verified key, as the APIs see it. */
 export interface ApiKeyGrant {
   keyId: string;
   name: string;
   feedId: number;
   scopes: readonly ApiKeyScope[];
   idGlobs: readonly string[];
+  /** When the key stops working; absent when it never expires. */
+  expiresAt?: Date;
+}
+
+/** Raised by {@link createApiKey} for an unknown scope, a bad id pattern or date (code `invalid_request`). */
+export class InvalidApiKeyOptionsError extends Error {
+  readonly code = 'invalid_request' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidApiKeyOptionsError';
+  }
 }
 
 /** Raised when a key is missing (401) or not valid for the request (403). */
@@ -55,10 +73,16 @@ export interface CreateApiKeyOptions {
  * hands. Only a hash of the secret part is stored.
  */
 export async function createApiKey(db: Kysely<Database>, options: CreateApiKeyOptions): Promise<{ id: string; key: string }> {
-  const scopes = options.scopes ?? API_KEY_SCOPES;
-  for (const s of scopes) if (!API_KEY_SCOPES.includes(s)) throw new Error(`unknown scope '${s}'; known: ${API_KEY_SCOPES.join(', ')}`);
+  const scopes = [...new Set(options.scopes ?? API_KEY_SCOPES)];
+  if (scopes.length === 0) throw new InvalidApiKeyOptionsError(`a key needs at least one scope; known: ${API_KEY_SCOPES.join(', ')}`);
+  for (const s of scopes) {
+    if (!API_KEY_SCOPES.includes(s)) throw new InvalidApiKeyOptionsError(`unknown scope '${s}'; known: ${API_KEY_SCOPES.join(', ')}`);
+  }
   const idGlobs = options.idGlobs ?? ['*'];
-  for (const g of idGlobs) if (!/^[A-Za-z0-9_.*-]{1,100}$/.test(g)) throw new Error(`invalid id pattern '${g}'`);
+  for (const g of idGlobs) if (!/^[A-Za-z0-9_.*-]{1,100}$/.test(g)) throw new InvalidApiKeyOptionsError(`invalid id pattern '${g}'`);
+  if (options.expiresAt !== undefined && Number.isNaN(options.expiresAt.getTime())) {
+    throw new InvalidApiKeyOptionsError('expiresAt is not a valid date');
+  }
   const lookup = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const row = await db
@@ -68,7 +92,7 @@ export async function createApiKey(db: Kysely<Database>, options: CreateApiKeyOp
       name: options.name,
       lookup,
       secret_hash: hashSecret(secret),
-      scopes: [...scopes],
+      scopes,
       id_globs: [...idGlobs],
       expires_at: options.expiresAt ?? null,
       revoked_at: null,
@@ -86,8 +110,8 @@ const DUMMY_HASH = hashSecret('not-a-key');
  * the same work (a hash and a constant-time comparison) whether or not the key exists.
  */
 export async function verifyApiKey(db: Kysely<Database>, feedId: number, presented: string | undefined): Promise<ApiKeyGrant> {
-  if (!presented) throw new AuthError('unauthorized', 'An API key is required: pass it with -k / X-NuGet-ApiKey.');
-  const invalid = new AuthError('forbidden', 'The API key is invalid, expired or revoked.');
+  if (!presented) throw new AuthError('unauthorized', 'An API key is required: pass it with -k (X-NuGet-ApiKey) or as the password of the source credentials (HTTP Basic).');
+  const invalid = new AuthError('forbidden', INVALID_API_KEY_MESSAGE);
   const match = KEY_SHAPE.exec(presented.trim());
   const row = match
     ? await db
@@ -102,15 +126,29 @@ export async function verifyApiKey(db: Kysely<Database>, feedId: number, present
   const equal = expected.length === actual.length && timingSafeEqual(expected, actual);
   if (!row || !equal) throw invalid;
   if (row.revoked_at || (row.expires_at && row.expires_at.getTime() <= Date.now())) throw invalid;
-  return { keyId: row.id, name: row.name, feedId: row.feed_id, scopes: row.scopes as ApiKeyScope[], idGlobs: row.id_globs };
+  return {
+    keyId: row.id,
+    name: row.name,
+    feedId: row.feed_id,
+    scopes: row.scopes as ApiKeyScope[],
+    idGlobs: row.id_globs,
+    ...(row.expires_at ? { expiresAt: row.expires_at } : {}),
+  };
 }
 
-/** Whether an id matches one of the key's patterns (`*` = any run of characters, case-insensitive). */
+/** The message of every refused key, whatever was wrong with it (unknown, wrong, expired, revoked). */
+export const INVALID_API_KEY_MESSAGE = 'The API key is invalid, expired or revoked.';
+
+/** ASCII-only lowercasing, as NuGet compares ids (never locale- or Unicode-aware). */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
+/** Whether an id matches one of the key's patterns (`*` = any run of characters, ASCII case-insensitive). */
 export function idMatchesGlobs(packageId: string, globs: readonly string[]): boolean {
-  const id = packageId.toLowerCase();
+  const id = asciiLower(packageId);
   return globs.some((glob) => {
-    const pattern = glob
-      .toLowerCase()
+    const pattern = asciiLower(glob)
       .split('*')
       .map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'))
       .join('.*');
@@ -132,6 +170,16 @@ export function authorize(grant: ApiKeyGrant, action: 'push-new-id' | 'push-vers
   if (!ok) {
     const what = action === 'push-new-id' ? 'push a new package id' : action === 'push-version' ? 'push packages' : 'unlist or relist';
     throw new AuthError('forbidden', `This API key may not ${what} (scopes: ${grant.scopes.join(', ')}).`);
+  }
+}
+
+/**
+ * Throws AuthError('forbidden') unless the grant may read the feed (any of {@link READ_SCOPES}).
+ * Reads are feed-wide: id globs are not consulted.
+ */
+export function authorizeRead(grant: ApiKeyGrant): void {
+  if (!grant.scopes.some((s) => READ_SCOPES.includes(s))) {
+    throw new AuthError('forbidden', `This API key may not read this feed (scopes: ${grant.scopes.join(', ') || 'none'}).`);
   }
 }
 

@@ -1,1 +1,3 @@
 export * from './api-keys.js';
+export * from './credentials.js';
+export * from './key-cache.js';

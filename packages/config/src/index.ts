@@ -1,6 +1,7 @@
 export { ConfigError, type ConfigProblem } from './config-error.js';
 export {
   loadConfig,
+  type AccessConfig,
   type Config,
   type DatabaseConfig,
   type FeedConfig,

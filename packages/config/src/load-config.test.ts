@@ -25,6 +25,7 @@ describe('loadConfig', () => {
       publish: { maxPackageBytes: 262_144_000, tempDir: './.data/tmp' },
       worker: { projections: ['flatcontainer', 'registration', 'search'], concurrency: 4, batchSize: 500, pollIntervalMs: 2000 },
       feed: { name: 'main' },
+      access: { private: false },
       logLevel: 'info',
     };
     expect(loadConfig({})).toEqual(expected);
@@ -61,6 +62,7 @@ describe('loadConfig', () => {
       NUCAT_MEILI_API_KEY: 'meili-secret',
       NUCAT_MEILI_INDEX_PREFIX: 'nc',
       NUCAT_DOWNLOAD_FLUSH_MS: '250',
+      NUCAT_PRIVATE: 'true',
     });
     expect(config).toEqual({
       publicUrl: 'https://feed.example.test/nuget',
@@ -74,8 +76,23 @@ describe('loadConfig', () => {
       publish: { maxPackageBytes: 1_048_576, tempDir: '/var/lib/nucat/tmp' },
       worker: { projections: ['registration', 'flatcontainer'], concurrency: 8, batchSize: 100, pollIntervalMs: 250 },
       feed: { name: 'internal' },
+      access: { private: true },
       logLevel: 'debug',
     });
+  });
+
+  it.each([
+    ['true', true],
+    ['TRUE', true],
+    [' 1 ', true],
+    ['yes', true],
+    ['false', false],
+    ['False', false],
+    ['0', false],
+    ['no', false],
+    ['', false],
+  ])('reads NUCAT_PRIVATE=%j as private: %s', (value, expected) => {
+    expect(loadConfig({ NUCAT_PRIVATE: value }).access).toEqual({ private: expected });
   });
 
   it('returns a deep-frozen object', () => {
@@ -124,6 +141,8 @@ describe('loadConfig', () => {
       ['NUCAT_WORKER_POLL_MS', '0', /≥ 1/],
       ['NUCAT_FEED', '-main', /starting with a letter or digit/],
       ['NUCAT_LOG_LEVEL', 'verbose', /one of fatal, error, warn, info, debug, trace, silent/],
+      ['NUCAT_PRIVATE', 'on', /must be true or false; got "on"/],
+      ['NUCAT_PRIVATE', 'truee', /must be true or false/],
     ])('%s=%j', (variable, value, message) => {
       const problems = problemsOf({ [variable]: value });
       expect(problems).toEqual([{ variable, message: expect.stringMatching(message) }]);

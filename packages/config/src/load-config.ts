@@ -58,6 +58,15 @@ export interface FeedConfig {
   name: string;
 }
 
+/** Who may read the feed. */
+export interface AccessConfig {
+  /**
+   * When true, every read path except `/health` answers 401 with a Basic challenge unless the request
+   * presents an API key (any scope, `read` included) as the Basic password or in `X-NuGet-ApiKey`.
+   */
+  private: boolean;
+}
+
 /** The whole configuration of a nucat app, as returned (deep-frozen) by {@link loadConfig}. */
 export interface Config {
   /** Base URL of the read API, without trailing slash. */
@@ -73,6 +82,7 @@ export interface Config {
   publish: PublishConfig;
   worker: WorkerConfig;
   feed: FeedConfig;
+  access: AccessConfig;
   logLevel: LogLevel;
 }
 
@@ -111,6 +121,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_WORKER_BATCH` | `500` | integer 1–100000 |
  * | `NUCAT_WORKER_POLL_MS` | `2000` | integer ≥ 1 |
  * | `NUCAT_FEED` | `main` | 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit |
+ * | `NUCAT_PRIVATE` | `false` | `true`/`false` (also `1`/`0`, `yes`/`no`, any case): reads need an API key |
  * | `NUCAT_LOG_LEVEL` | `info` | fatal, error, warn, info, debug, trace or silent (any case) |
  *
  * Values of secret variables never appear in error messages.
@@ -191,10 +202,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ),
   };
 
+  const access: AccessConfig = { private: read.boolean('NUCAT_PRIVATE', false) };
+
   const logLevel = read.oneOf('NUCAT_LOG_LEVEL', 'info', LOG_LEVELS, { ignoreCase: true });
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
-  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, logLevel });
+  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, access, logLevel });
 }
 
 /** Reads variables; on a bad value it records a problem and returns the default so checking goes on. */
@@ -228,6 +241,16 @@ class EnvReader {
       return fallback;
     }
     return parsed;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const lower = value.toLowerCase();
+    if (lower === 'true' || lower === '1' || lower === 'yes') return true;
+    if (lower === 'false' || lower === '0' || lower === 'no') return false;
+    this.problem(name, `must be true or false; got ${shown(value)}`);
+    return fallback;
   }
 
   text(name: string, fallback: string, pattern: RegExp, rule: string): string {

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
   appendCatalogCommit,
   buildPackageDetails,
@@ -16,7 +15,6 @@ import {
   isSemVer2Package,
   lowerNormalizedVersion,
   normalizeVersion,
-  readNupkg,
   toLowerId,
   tryParseVersion,
   InvalidPackageError,
@@ -25,6 +23,7 @@ import {
 import type { BlobStore } from '@nucat/storage';
 import { authorize, type ApiKeyGrant } from '@nucat/auth';
 import type { ReceivedUpload } from './upload.js';
+import { readNupkgFile } from './zip-source.js';
 
 /** Collaborators of the publish operations. */
 export interface PublishDeps {
@@ -53,8 +52,8 @@ const UNLISTED_PUBLISHED = formatCatalogTimestamp(new Date(Date.UTC(1900, 0, 1))
  * one version produce exactly one commit.
  */
 export async function pushPackage(deps: PublishDeps, grant: ApiKeyGrant, upload: ReceivedUpload): Promise<PublishResult> {
-  const bytes = await readFile(upload.file);
-  const contents: NupkgContents = readNupkg(bytes);
+  // Read from the temp file piece by piece: memory stays bounded whatever the package size.
+  const contents: NupkgContents = await readNupkgFile(upload.file);
   if (contents.isSymbolsPackage) {
     throw new InvalidPackageError('This is a symbols package (SymbolsPackage type); push .snupkg files to the symbol package endpoint.');
   }

@@ -2,7 +2,8 @@
  * The PackagePublish resource over real HTTP, against a real PostgreSQL database and a temporary
  * filesystem blob store: push, duplicates, authorisation, size limits, invalid uploads, unlist and
  * relist, and a database that is down.
- * Protocol: nuget-protocol.md §4 and §12; hostile inputs: reliability.md §2 (1, 13, 16, 17, 20, 22, 23, 38).
+ * Protocol: nuget-protocol.md §4 and §12; hostile inputs: reliability.md §2 (1, 13, 16, 17, 20, 22, 23, 38);
+ * the other upload cases are in hostile-uploads.int.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -255,7 +256,7 @@ afterAll(async () => {
 });
 
 describe('push', () => {
-  it('accepts a multipart upload, using the first part whatever its name, and ignoring a second part', async () => {
+  it('#20 accepts a multipart upload, using the first part whatever its name, and ignoring a second part', async () => {
     const bytes = buildNupkg({ id: 'Contoso.Multipart', version: '1.0.0' });
     const other = buildNupkg({ id: 'Contoso.SecondPart', version: '9.0.0' });
     const { body, contentType } = multipart([
@@ -275,7 +276,7 @@ describe('push', () => {
     expect(await tempFiles()).toEqual([]);
   });
 
-  it('accepts a raw application/octet-stream body', async () => {
+  it('#20 accepts a raw application/octet-stream body', async () => {
     const bytes = buildNupkg({ id: 'Contoso.Raw', version: '1.0.0' });
 
     const reply = await send(base, 'PUT', '/v3/package', {
@@ -307,7 +308,7 @@ describe('push', () => {
 });
 
 describe('duplicates', () => {
-  it('answers 409 to the same id+version however it is spelled, and keeps one catalog item', async () => {
+  it('#16 answers 409 to the same id+version however it is spelled, and keeps one catalog item', async () => {
     const original = buildNupkg({ id: 'Contoso.Dup', version: '1.0.0' });
     expect((await push(original)).status).toBe(201);
     const [before] = await db.selectFrom('packages').select('package_hash').where('lower_id', '=', 'contoso.dup').execute();
@@ -331,7 +332,7 @@ describe('duplicates', () => {
     expect(after?.package_hash).toBe(before?.package_hash);
   });
 
-  it('gives exactly one 201 and 49 × 409 for 50 concurrent identical pushes, and one catalog item', async () => {
+  it('#17 gives exactly one 201 and 49 × 409 for 50 concurrent identical pushes, and one catalog item', async () => {
     const bytes = buildNupkg({ id: 'Contoso.Race', version: '3.1.4' });
 
     const replies = await Promise.all(Array.from({ length: 50 }, () => push(bytes)));
@@ -495,7 +496,7 @@ describe('size limit', () => {
   const connections = ['keep-alive', 'close'] as const;
 
   it.each(connections)(
-    'answers 413 from the headers when Content-Length is over the limit, before the body is sent, then closes (Connection: %s)',
+    '#1 answers 413 from the headers when Content-Length is over the limit, before the body is sent, then closes (Connection: %s)',
     async (connection) => {
       const { reply, closedAfter } = await upload(
         { 'Content-Type': 'application/octet-stream', 'Content-Length': String(50 * 1024 * 1024), 'X-NuGet-ApiKey': adminKey },
@@ -518,7 +519,7 @@ describe('size limit', () => {
     ['a multipart body', 'keep-alive', `multipart/form-data; boundary=${BOUNDARY}`, multipartPrefix],
     ['a multipart body', 'close', `multipart/form-data; boundary=${BOUNDARY}`, multipartPrefix],
   ] as const)(
-    'answers 413 when %s sent chunked grows past the limit, then closes the connection (Connection: %s)',
+    '#1 answers 413 when %s sent chunked grows past the limit, then closes the connection (Connection: %s)',
     async (_what, connection, contentType, prefix) => {
       const { reply, sent, closedAfter } = await upload(
         { 'Content-Type': contentType, 'X-NuGet-ApiKey': adminKey },
@@ -533,7 +534,7 @@ describe('size limit', () => {
     },
   );
 
-  it('answers 413 to a client that ignores the answer and keeps sending, and cuts it off within seconds', async () => {
+  it('#1 answers 413 to a client that ignores the answer and keeps sending, and cuts it off within seconds', async () => {
     const { port } = new URL(base);
     const socket = connect({ host: '127.0.0.1', port: Number(port), allowHalfOpen: true });
     socket.on('error', () => {}); // the reset at the end is expected
@@ -563,7 +564,7 @@ describe('size limit', () => {
 });
 
 describe('receiveUpload', () => {
-  it('does not destroy the request when a raw body is over the limit, so the 413 can still be sent', async () => {
+  it('#1 does not destroy the request when a raw body is over the limit, so the 413 can still be sent', async () => {
     const outcome: { error?: unknown; requestAborted?: boolean } = {};
     const plain = createServer((req, res) => {
       receiveUpload(req, { maxBytes: 1024, tempDir }).then(
@@ -632,7 +633,7 @@ describe('invalid uploads', () => {
     for (const lowerId of ['contoso.dtd', 'contoso.badversion', 'contoso.symbols']) expect(await catalogRows(lowerId)).toEqual([]);
   });
 
-  it('answers 400 to an empty body', async () => {
+  it('#20 answers 400 to an empty body', async () => {
     for (const contentType of ['application/octet-stream', '']) {
       const headers: Record<string, string> = { 'X-NuGet-ApiKey': adminKey };
       if (contentType) headers['Content-Type'] = contentType;
@@ -642,7 +643,7 @@ describe('invalid uploads', () => {
     }
   });
 
-  it('answers 400 to Content-Type text/plain', async () => {
+  it('#20 answers 400 to Content-Type text/plain', async () => {
     const reply = await send(base, 'PUT', '/v3/package/', {
       headers: { 'Content-Type': 'text/plain', 'X-NuGet-ApiKey': adminKey },
       body: buildNupkg({ id: 'Contoso.TextPlain', version: '1.0.0' }),
@@ -653,7 +654,7 @@ describe('invalid uploads', () => {
     expect(await catalogRows('contoso.textplain')).toEqual([]);
   });
 
-  it('answers 400 to a multipart body with no file part', async () => {
+  it('#20 answers 400 to a multipart body with no file part', async () => {
     const onlyField = multipart([{ name: 'comment', body: 'no package here' }]);
     const noParts = { body: Buffer.from(`--${BOUNDARY}--\r\n`), contentType: `multipart/form-data; boundary=${BOUNDARY}` };
 
@@ -664,7 +665,7 @@ describe('invalid uploads', () => {
     }
   });
 
-  it('answers 400 to multipart without a boundary', async () => {
+  it('#20 answers 400 to multipart without a boundary', async () => {
     const reply = await send(base, 'PUT', '/v3/package/', {
       headers: { 'Content-Type': 'multipart/form-data', 'X-NuGet-ApiKey': adminKey },
       body: buildNupkg({ id: 'Contoso.NoBoundary', version: '1.0.0' }),

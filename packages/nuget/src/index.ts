@@ -35,7 +35,9 @@ export {
 export {
   DEFAULT_NUPKG_LIMITS,
   readNupkg,
+  readNupkgFrom,
   type NupkgContents,
   type NupkgLimits,
   type PackageEntry,
 } from './nupkg.js';
+export { createBufferZipSource, type ZipSource } from './zip-source.js';

@@ -1,7 +1,19 @@
-import AdmZip from 'adm-zip';
-import { crc32, inflateRawSync } from 'node:zlib';
 import { InvalidPackageError } from './errors.js';
 import { parseNuspec, type PackageManifest } from './nuspec.js';
+import {
+  checkLocalHeaders,
+  corruptEntry,
+  FLAG_ENCRYPTED,
+  FLAG_STRONG_ENCRYPTION,
+  METHOD_DEFLATED,
+  METHOD_STORED,
+  readCentralDirectory,
+  readEntryData,
+  shorten,
+  type DataOffsets,
+  type ZipEntryRecord,
+} from './zip-reader.js';
+import { runOverBuffer, runOverSource, type ReadSteps, type ZipSource } from './zip-source.js';
 
 /** One file of a package, as listed in the catalog's `packageEntries`. */
 export interface PackageEntry {
@@ -21,18 +33,24 @@ export interface NupkgLimits {
   maxEntries: number;
   /** Size of the nuspec, declared and inflated. @defaultValue 1 MiB */
   maxNuspecBytes: number;
-  /** Size of each embedded icon, readme or license file. @defaultValue 5 MiB */
+  /** Size of each embedded icon, readme or license file (the NuGet Gallery's limit for each). @defaultValue 1 MiB */
   maxEmbeddedFileBytes: number;
   /** Sum of the declared uncompressed sizes of all entries. @defaultValue 1 GiB */
   maxTotalUncompressedBytes: number;
+  /**
+   * Size of the zip's central directory (the entry table, which is kept in memory while reading).
+   * 65,533 entries with 500-byte names fit. @defaultValue 32 MiB
+   */
+  maxCentralDirectoryBytes: number;
 }
 
 /** The default {@link NupkgLimits}. */
 export const DEFAULT_NUPKG_LIMITS: Readonly<NupkgLimits> = Object.freeze({
   maxEntries: 65_534,
   maxNuspecBytes: 1024 * 1024,
-  maxEmbeddedFileBytes: 5 * 1024 * 1024,
+  maxEmbeddedFileBytes: 1024 * 1024,
   maxTotalUncompressedBytes: 1024 * 1024 * 1024,
+  maxCentralDirectoryBytes: 32 * 1024 * 1024,
 });
 
 /** What {@link readNupkg} extracts from a package. */
@@ -43,102 +61,113 @@ export interface NupkgContents {
   nuspecBytes: Buffer;
   /** Every entry except directories, in zip order. */
   entries: PackageEntry[];
-  /** The embedded icon named by `<icon>`; `path` is the entry name as stored. */
+  /** The embedded icon named by `<icon>` (a PNG or JPEG); `path` is the entry name as stored. */
   icon?: { path: string; bytes: Buffer };
-  /** The embedded readme named by `<readme>`. */
+  /** The embedded readme named by `<readme>` (UTF-8 Markdown). */
   readme?: { path: string; bytes: Buffer };
-  /** The license file named by `<license type="file">`. */
+  /** The license file named by `<license type="file">` (UTF-8 text). */
   licenseFile?: { path: string; bytes: Buffer };
   /** True when the package types include `SymbolsPackage` (a `.snupkg`). */
   isSymbolsPackage: boolean;
+  /**
+   * True when the package has a package signature entry (`.signature.p7s` at its root). The
+   * signature is neither read nor verified: a signed package is "signed: unverified".
+   */
+  isSigned: boolean;
 }
 
 const MAX_ENTRY_NAME_LENGTH = 1000;
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
-const LOCAL_HEADER_SIZE = 30;
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_DATA_DESCRIPTOR = 0x0008;
-const METHOD_STORED = 0;
-const METHOD_DEFLATED = 8;
-const ZIP64_MARKER = 0xffffffff;
-
-type ZipEntry = AdmZip.IZipEntry;
+const SIGNATURE_KEY = '.signature.p7s';
+/** Deflate64 (9) is not inflated here, but NuGet clients can extract it, so it may appear in entries nucat never opens. */
+const METHOD_DEFLATE64 = 9;
 
 interface CheckedEntry {
-  entry: ZipEntry;
+  record: ZipEntryRecord;
   /** Name as stored. */
   fullName: string;
-  /** Comparison key: `\` → `/`, percent-decoded, `./` prefix and `.` segments removed, lowercased. */
+  /** Normalized path: `\` → `/`, percent-decoded, `./` prefix and `.` segments removed; case kept. */
+  path: string;
+  /** Comparison key: {@link CheckedEntry.path}, lowercased. */
   key: string;
   isDirectory: boolean;
 }
 
 /**
- * Reads a `.nupkg` or `.snupkg` without trusting it.
- *
- * Only the central directory is read for the entry list; the only entries ever inflated are the
- * root nuspec and the icon, readme and license file it names, each with a size cap, and each
- * checked to inflate to exactly its declared size and CRC. Refused (as {@link InvalidPackageError}):
- * not a zip; too many entries; total declared size over the cap; entry names that are absolute,
- * contain `..` segments or NUL, or are over 1000 characters; duplicate entries after normalization
- * (case-insensitive, `\` → `/`, leading `./` removed); encrypted entries; local and central headers
- * that disagree; zero or several `.nuspec` files at the root; an icon/readme/license file the
- * nuspec names but the package lacks; and anything {@link parseNuspec} refuses.
- *
- * The archive bytes are never modified.
+ * Reads a `.nupkg` or `.snupkg` held in memory, without trusting it. Same rules as
+ * {@link readNupkgFrom}, synchronously.
  *
  * @throws InvalidPackageError (code `invalid_package`) with a message naming the problem.
  */
 export function readNupkg(archive: Buffer, limits?: Partial<NupkgLimits>): NupkgContents {
-  const caps: NupkgLimits = { ...DEFAULT_NUPKG_LIMITS, ...limits };
+  return runOverBuffer(readNupkgSteps(archive.length, { ...DEFAULT_NUPKG_LIMITS, ...limits }), archive);
+}
 
-  // 1. Open the central directory; check the entry count before adm-zip reads the entries.
-  let zip: AdmZip;
-  let entries: ZipEntry[];
-  try {
-    zip = new AdmZip(archive, { noSort: true, readEntries: false });
-    const declaredCount = zip.getEntryCount();
-    if (declaredCount >= caps.maxEntries) throw tooManyEntries(declaredCount, caps.maxEntries);
-    entries = zip.getEntries();
-  } catch (error) {
-    if (error instanceof InvalidPackageError) throw error;
-    throw notAZip(error);
-  }
-  if (entries.length >= caps.maxEntries) throw tooManyEntries(entries.length, caps.maxEntries);
+/**
+ * Reads a `.nupkg` or `.snupkg` from a {@link ZipSource} without trusting it, in memory bounded by
+ * the limits whatever the archive's size: only the end records, the central directory and the
+ * local headers are read for the entry list, and the only entries ever read and inflated are the
+ * root nuspec and the icon, readme and license file it names, each under a size cap, each checked to
+ * inflate to exactly its declared size (reading at most declared + 1 bytes) and CRC.
+ *
+ * Refused (as {@link InvalidPackageError}): not a zip, or bytes appended after it; several disks;
+ * end and zip64 end records that disagree; a central directory that does not hold exactly the
+ * entries its end record counts; too many entries (≥ 65,534 by default); a central directory over
+ * its cap; total declared size over the cap; entry names that are absolute, contain `..` segments,
+ * empty segments or NUL (also once percent-decoded), or are over 1,000 characters; duplicate entries
+ * after normalization (case-insensitive, `\` → `/`, `./` and `%xx` resolved); encrypted entries or
+ * unknown compression methods; local headers missing, with another name, method, sizes or CRC than
+ * the central directory, or overlapping another entry; zero or several `.nuspec` files at the root;
+ * an icon, readme or license file the nuspec names that is missing, differs in case, is over its
+ * cap, or has the wrong kind of content (icon: PNG or JPEG; readme: UTF-8 `.md`; license: UTF-8
+ * text, `.txt`, `.md` or no extension); and anything {@link parseNuspec} refuses.
+ *
+ * Errors of the source itself (I/O) propagate unchanged.
+ *
+ * @throws InvalidPackageError (code `invalid_package`) with a message naming the problem.
+ */
+export function readNupkgFrom(source: ZipSource, limits?: Partial<NupkgLimits>): Promise<NupkgContents> {
+  return runOverSource(readNupkgSteps(source.size, { ...DEFAULT_NUPKG_LIMITS, ...limits }), source);
+}
 
-  // 2. Check every entry's name, flags, local header and size; detect duplicates.
+function* readNupkgSteps(size: number, caps: NupkgLimits): ReadSteps<NupkgContents> {
+  // 1. The entry table, with the count and size capped before it is read.
+  const directory = yield* readCentralDirectory(size, caps);
+
+  // 2. Every entry's name, flags and method; duplicates; the total declared size.
   const checked: CheckedEntry[] = [];
   const byKey = new Map<string, CheckedEntry>();
   let totalSize = 0;
-  for (const entry of entries) {
-    const current = checkEntry(archive, entry);
+  for (const record of directory.entries) {
+    const current = checkEntry(record);
     const previous = byKey.get(current.key);
     if (previous) {
       throw new InvalidPackageError(
-        `The package contains the same file twice: '${previous.fullName}' and '${current.fullName}' ` +
+        `The package contains the same file twice: '${shorten(previous.fullName)}' and '${shorten(current.fullName)}' ` +
           '(names are compared ignoring case, with \\ and / treated alike).',
-        { entries: [previous.fullName, current.fullName] },
+        { entries: [previous.fullName, current.fullName].map(shorten) },
       );
     }
     byKey.set(current.key, current);
     checked.push(current);
-    totalSize += entry.header.size;
+    totalSize += record.size;
     if (totalSize > caps.maxTotalUncompressedBytes) {
-      throw new InvalidPackageError(
-        `The package's files add up to more than ${caps.maxTotalUncompressedBytes} bytes uncompressed.`,
-        { limit: caps.maxTotalUncompressedBytes },
-      );
+      throw new InvalidPackageError(`The package's files add up to more than ${caps.maxTotalUncompressedBytes} bytes uncompressed.`, {
+        limit: caps.maxTotalUncompressedBytes,
+      });
     }
   }
 
-  // 3. Exactly one nuspec at the root (no '/' or '\' in the stored name).
+  // 3. Every local header agrees with the central directory, and no two entries overlap.
+  const dataOffsets = yield* checkLocalHeaders(directory);
+
+  // 4. Exactly one nuspec at the root (no '/' or '\' in the stored name).
   const nuspecs = checked.filter((c) => !c.isDirectory && c.fullName.toLowerCase().endsWith('.nuspec'));
   const rootNuspecs = nuspecs.filter((c) => !/[/\\]/.test(c.fullName));
   if (rootNuspecs.length === 0) {
     const nested = nuspecs[0];
     throw new InvalidPackageError(
       nested
-        ? `The package has no .nuspec file at its root (found '${nested.fullName}' in a subfolder); move it to the root.`
+        ? `The package has no .nuspec file at its root (found '${shorten(nested.fullName)}' in a subfolder); move it to the root.`
         : 'The package has no .nuspec file at its root; is this a NuGet package?',
     );
   }
@@ -149,20 +178,8 @@ export function readNupkg(archive: Buffer, limits?: Partial<NupkgLimits>): Nupkg
     );
   }
   const nuspecEntry = rootNuspecs[0]!;
-  const nuspecBytes = extract(archive, nuspecEntry, caps.maxNuspecBytes, 'nuspec');
+  const nuspecBytes = yield* extract(nuspecEntry, dataOffsets, caps.maxNuspecBytes, 'nuspec');
   const manifest = parseNuspec(nuspecBytes, { maxNuspecBytes: caps.maxNuspecBytes });
-
-  // 4. The files the nuspec points at must be in the package.
-  const embedded = (path: string, what: string): { path: string; bytes: Buffer } => {
-    const found = byKey.get(entryKey(path));
-    if (!found || found.isDirectory) {
-      throw new InvalidPackageError(
-        `The nuspec names the ${what} file '${path}', but the package does not contain it; add the file or fix the path.`,
-        { field: what, path },
-      );
-    }
-    return { path: found.fullName, bytes: extract(archive, found, caps.maxEmbeddedFileBytes, `${what} file`) };
-  };
 
   const contents: NupkgContents = {
     manifest,
@@ -173,44 +190,112 @@ export function readNupkg(archive: Buffer, limits?: Partial<NupkgLimits>): Nupkg
       .map((c) => ({
         fullName: c.fullName,
         name: c.fullName.split(/[/\\]/).pop() ?? c.fullName,
-        length: c.entry.header.size,
-        compressedLength: c.entry.header.compressedSize,
+        length: c.record.size,
+        compressedLength: c.record.compressedSize,
       })),
     isSymbolsPackage: manifest.packageTypes.some((t) => t.name.toLowerCase() === 'symbolspackage'),
+    isSigned: byKey.get(SIGNATURE_KEY)?.isDirectory === false,
   };
-  if (manifest.icon !== undefined) contents.icon = embedded(manifest.icon, 'icon');
-  if (manifest.readme !== undefined) contents.readme = embedded(manifest.readme, 'readme');
-  if (manifest.license?.type === 'file') contents.licenseFile = embedded(manifest.license.value, 'license');
+
+  // 5. The files the nuspec points at: present with the same name, under the cap, of the right kind.
+  const embedded = function* (path: string, what: EmbeddedKind): ReadSteps<{ path: string; bytes: Buffer }> {
+    const wanted = entryPath(path);
+    const found = byKey.get(wanted.toLowerCase());
+    if (!found || found.isDirectory) {
+      throw new InvalidPackageError(
+        `The nuspec names the ${what} file '${shorten(path)}', but the package does not contain it; add the file or fix the path.`,
+        { field: what, path: shorten(path) },
+      );
+    }
+    if (found.path !== wanted) {
+      throw new InvalidPackageError(
+        `The nuspec names the ${what} file '${shorten(path)}', but the package's file is '${shorten(found.fullName)}'; ` +
+          'the names differ in case. Make them match exactly.',
+        { field: what, path: shorten(path), entry: shorten(found.fullName) },
+      );
+    }
+    checkEmbeddedName(found, what);
+    const bytes = yield* extract(found, dataOffsets, caps.maxEmbeddedFileBytes, `${what} file`);
+    checkEmbeddedContent(found, what, bytes);
+    return { path: found.fullName, bytes };
+  };
+  if (manifest.icon !== undefined) contents.icon = yield* embedded(manifest.icon, 'icon');
+  if (manifest.readme !== undefined) contents.readme = yield* embedded(manifest.readme, 'readme');
+  if (manifest.license?.type === 'file') contents.licenseFile = yield* embedded(manifest.license.value, 'license');
   return contents;
 }
 
-function tooManyEntries(count: number, limit: number): InvalidPackageError {
-  return new InvalidPackageError(`The package has ${count} entries; the limit is ${limit - 1}.`, {
-    entries: count,
-    limit: limit - 1,
-  });
+type EmbeddedKind = 'icon' | 'readme' | 'license';
+
+/**
+ * The NuGet Gallery's rules for embedded files: a readme is Markdown (`.md`); a license file is
+ * `.txt`, `.md` or has no extension. https://learn.microsoft.com/nuget/reference/nuspec#license
+ */
+function checkEmbeddedName(entry: CheckedEntry, what: EmbeddedKind): void {
+  const base = entry.path.slice(entry.path.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  const extension = dot > 0 ? base.slice(dot).toLowerCase() : '';
+  if (what === 'readme' && extension !== '.md') {
+    throw new InvalidPackageError(`The readme file '${shorten(entry.fullName)}' must be a Markdown file ending in .md.`, {
+      field: what,
+      entry: shorten(entry.fullName),
+    });
+  }
+  if (what === 'license' && !['', '.txt', '.md'].includes(extension)) {
+    throw new InvalidPackageError(
+      `The license file '${shorten(entry.fullName)}' has the extension '${extension}'; it must end in .txt or .md, or have no extension.`,
+      { field: what, entry: shorten(entry.fullName) },
+    );
+  }
 }
 
-function notAZip(cause: unknown): InvalidPackageError {
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  return new InvalidPackageError(`The upload is not a readable zip archive (${reason}); a .nupkg must be a zip file.`, undefined, {
-    cause,
-  });
+/** An icon must be a PNG or JPEG (never served otherwise); a readme or license must be UTF-8 text. */
+function checkEmbeddedContent(entry: CheckedEntry, what: EmbeddedKind, bytes: Buffer): void {
+  const shown = shorten(entry.fullName);
+  if (what === 'icon') {
+    const png = bytes.length >= 4 && bytes.readUInt32BE(0) === 0x89504e47;
+    const jpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+    if (!png && !jpeg) {
+      throw new InvalidPackageError(`The icon file '${shown}' is not a PNG or JPEG image.`, { field: what, entry: shown });
+    }
+    return;
+  }
+  let text: string | undefined;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined || text.includes('\0')) {
+    throw new InvalidPackageError(`The ${what} file '${shown}' is not UTF-8 text; it must be a text file saved as UTF-8.`, {
+      field: what,
+      entry: shown,
+    });
+  }
 }
 
-function corrupt(fullName: string, why: string): InvalidPackageError {
-  return new InvalidPackageError(`The package is corrupt: entry '${fullName}' ${why}.`, { entry: fullName });
+/** Checks the declared size against `cap`, then reads and inflates the entry. */
+function* extract(checked: CheckedEntry, dataOffsets: DataOffsets, cap: number, what: string): ReadSteps<Buffer> {
+  const { record, fullName } = checked;
+  if (record.size > cap) {
+    throw new InvalidPackageError(`The ${what} '${shorten(fullName)}' is ${record.size} bytes; the limit is ${cap} bytes.`, {
+      entry: shorten(fullName),
+      size: record.size,
+      limit: cap,
+    });
+  }
+  return yield* readEntryData(record, dataOffsets.get(record)!, what);
 }
 
 /**
- * The comparison key of an entry or nuspec path: `\` → `/`, percent-escapes decoded (NuGet unescapes
- * names on extraction), leading `./` and inner `.` segments removed, lowercased.
+ * The normalized path of an entry or nuspec path: `\` → `/`, percent-escapes decoded (NuGet
+ * unescapes names on extraction), leading `./` and inner `.` segments removed; case kept.
  */
-function entryKey(name: string): string {
+function entryPath(name: string): string {
   const decoded = percentDecode(name.replaceAll('\\', '/')).replaceAll('\\', '/');
   const isDirectory = decoded.endsWith('/');
   const segments = decoded.split('/').filter((segment, i, all) => segment !== '.' && !(i === all.length - 1 && segment === ''));
-  return segments.join('/').toLowerCase() + (isDirectory ? '/' : '');
+  return segments.join('/') + (isDirectory ? '/' : '');
 }
 
 function percentDecode(name: string): string {
@@ -221,9 +306,9 @@ function percentDecode(name: string): string {
   }
 }
 
-function checkEntry(archive: Buffer, entry: ZipEntry): CheckedEntry {
-  const fullName = entry.entryName;
-  const shown = fullName.length > 200 ? `${fullName.slice(0, 200)}…` : fullName;
+function checkEntry(record: ZipEntryRecord): CheckedEntry {
+  const fullName = record.fullName;
+  const shown = shorten(fullName);
   if (fullName.length > MAX_ENTRY_NAME_LENGTH) {
     throw new InvalidPackageError(
       `The package has an entry name of ${fullName.length} characters ('${shown}'); the limit is ${MAX_ENTRY_NAME_LENGTH}.`,
@@ -233,7 +318,7 @@ function checkEntry(archive: Buffer, entry: ZipEntry): CheckedEntry {
   if (fullName.length === 0) throw new InvalidPackageError('The package has an entry with an empty name.');
   if (fullName.includes('\0')) {
     throw new InvalidPackageError(`The package has an entry name containing a NUL character ('${shown.replaceAll('\0', '\\0')}').`, {
-      entry: shown,
+      entry: shown.replaceAll('\0', '\\0'),
     });
   }
 
@@ -241,9 +326,7 @@ function checkEntry(archive: Buffer, entry: ZipEntry): CheckedEntry {
   for (const candidate of new Set([fullName, percentDecode(fullName)])) {
     const name = candidate.replaceAll('\\', '/');
     if (name.includes('\0')) {
-      throw new InvalidPackageError(`The package has an entry name that decodes to a NUL character ('${shown}').`, {
-        entry: shown,
-      });
+      throw new InvalidPackageError(`The package has an entry name that decodes to a NUL character ('${shown}').`, { entry: shown });
     }
     if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) {
       throw new InvalidPackageError(`The package has an entry with an absolute path ('${shown}'); entry paths must be relative.`, {
@@ -261,85 +344,12 @@ function checkEntry(archive: Buffer, entry: ZipEntry): CheckedEntry {
     }
   }
 
-  const header = entry.header;
-  if ((header.flags & FLAG_ENCRYPTED) !== 0) {
-    throw new InvalidPackageError(`The package has an encrypted entry ('${shown}'); NuGet packages cannot be encrypted.`, {
-      entry: shown,
-    });
+  if ((record.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0) {
+    throw new InvalidPackageError(`The package has an encrypted entry ('${shown}'); NuGet packages cannot be encrypted.`, { entry: shown });
   }
-  checkLocalHeader(archive, entry, fullName);
-  return { entry, fullName, key: entryKey(fullName), isDirectory: entry.isDirectory };
-}
-
-/** The local header must exist where the central directory says and carry the same name. */
-function checkLocalHeader(archive: Buffer, entry: ZipEntry, fullName: string): { dataOffset: number; flags: number } {
-  const offset = entry.header.offset;
-  if (offset + LOCAL_HEADER_SIZE > archive.length || archive.readUInt32LE(offset) !== LOCAL_HEADER_SIGNATURE) {
-    throw corrupt(fullName, 'has no local header where the central directory points');
+  if (![METHOD_STORED, METHOD_DEFLATED, METHOD_DEFLATE64].includes(record.method)) {
+    throw corruptEntry(fullName, `uses compression method ${record.method}, which NuGet clients cannot extract`);
   }
-  const flags = archive.readUInt16LE(offset + 6);
-  const nameLength = archive.readUInt16LE(offset + 26);
-  const extraLength = archive.readUInt16LE(offset + 28);
-  const nameStart = offset + LOCAL_HEADER_SIZE;
-  const dataOffset = nameStart + nameLength + extraLength;
-  if (dataOffset > archive.length) throw corrupt(fullName, 'has a local header that runs past the end of the file');
-  const localName = archive.subarray(nameStart, nameStart + nameLength);
-  if (!localName.equals(entry.rawEntryName)) {
-    throw corrupt(fullName, 'has a different name in its local header than in the central directory');
-  }
-  return { dataOffset, flags };
-}
-
-/**
- * Inflates one entry, refusing it when its declared size is over `cap`, and checking that it
- * inflates to exactly the declared size (reading at most declared + 1 bytes) with the declared CRC.
- */
-function extract(archive: Buffer, checked: CheckedEntry, cap: number, what: string): Buffer {
-  const { entry, fullName } = checked;
-  const header = entry.header;
-  const declared = header.size;
-  if (declared > cap) {
-    throw new InvalidPackageError(`The ${what} '${fullName}' is ${declared} bytes; the limit is ${cap} bytes.`, {
-      entry: fullName,
-      size: declared,
-      limit: cap,
-    });
-  }
-  const { dataOffset, flags } = checkLocalHeader(archive, entry, fullName);
-  // Without a data descriptor, the local header repeats the method and sizes: they must agree.
-  const localMethod = archive.readUInt16LE(header.offset + 8);
-  const localCompressed = archive.readUInt32LE(header.offset + 18);
-  const localSize = archive.readUInt32LE(header.offset + 22);
-  if (localMethod !== header.method) throw corrupt(fullName, 'has different compression methods in its two headers');
-  if (
-    (flags & FLAG_DATA_DESCRIPTOR) === 0 &&
-    ((localCompressed !== ZIP64_MARKER && localCompressed !== header.compressedSize) ||
-      (localSize !== ZIP64_MARKER && localSize !== declared))
-  ) {
-    throw corrupt(fullName, 'declares different sizes in its local header and in the central directory');
-  }
-  const end = dataOffset + header.compressedSize;
-  if (end > archive.length) throw corrupt(fullName, 'runs past the end of the file');
-  const compressed = archive.subarray(dataOffset, end);
-
-  let bytes: Buffer;
-  if (header.method === METHOD_STORED) {
-    bytes = Buffer.from(compressed);
-  } else if (header.method === METHOD_DEFLATED) {
-    try {
-      bytes = inflateRawSync(compressed, { maxOutputLength: Math.max(1, declared + 1) });
-    } catch {
-      throw corrupt(fullName, `does not inflate to its declared size of ${declared} bytes`);
-    }
-  } else {
-    throw new InvalidPackageError(
-      `The ${what} '${fullName}' uses compression method ${header.method}; only stored and deflated entries are supported.`,
-      { entry: fullName, method: header.method },
-    );
-  }
-  if (bytes.length !== declared) {
-    throw corrupt(fullName, `does not inflate to its declared size of ${declared} bytes`);
-  }
-  if (crc32(bytes) !== header.crc) throw corrupt(fullName, 'fails its CRC-32 check');
-  return bytes;
+  const path = entryPath(fullName);
+  return { record, fullName, path, key: path.toLowerCase(), isDirectory: record.isDirectory };
 }

@@ -275,13 +275,13 @@ describe('parseNuspec: required fields', () => {
     expect(manifest.repository).toEqual({ type: 'git' });
   });
 
-  it('refuses an id that breaks the rules for new packages, with the validator message', () => {
+  it('#12 refuses an id that breaks the rules for new packages, with the validator message', () => {
     const error = refusal(() => parse(nuspec('', { required: '<id>Newtonsoft.Js\u043En</id><version>1.0</version><authors>a</authors><description>d</description>' })));
     expect(error.message).toMatch(/non-ASCII character 'о' \(U\+043E\) at position 14/);
     expect(error.details).toMatchObject({ field: 'id' });
   });
 
-  it.each(['1.0.0-', '01.0.0-01', '1.', 'abc'])('refuses the version %j and names it', (version) => {
+  it.each(['1.0.0-', '01.0.0-01', '1.', 'abc'])('#13 refuses the version %j and names it', (version) => {
     const error = refusal(() => parse(nuspec('', { required: `<id>A</id><version>${version}</version><authors>a</authors><description>d</description>` })));
     expect(error.message).toContain(`'${version}'`);
     expect(error.details).toMatchObject({ field: 'version', value: version });
@@ -341,55 +341,55 @@ describe('parseNuspec: encodings', () => {
     expect(parseNuspec(utf16(declared, true, true)).title).toBe('Grüße ☺');
   });
 
-  it('refuses UTF-16 without a BOM', () => {
+  it('#9 refuses UTF-16 without a BOM', () => {
     const declared = text.replace('encoding="utf-8"', 'encoding="utf-16"');
     expect(refusal(() => parseNuspec(utf16(declared, false, false))).message).toMatch(/UTF-16 without a byte order mark/);
   });
 
-  it('refuses bytes that are not UTF-8', () => {
+  it('#9 refuses bytes that are not UTF-8', () => {
     const latin1 = Buffer.from(text.replace('<?xml version="1.0" encoding="utf-8"?>', '').replace('☺', ''), 'latin1');
     expect(refusal(() => parseNuspec(latin1)).message).toMatch(/not valid UTF-8/);
   });
 
-  it('refuses a declared encoding other than UTF-8 or UTF-16', () => {
+  it('#9 refuses a declared encoding other than UTF-8 or UTF-16', () => {
     const declared = nuspec().replace('encoding="utf-8"', 'encoding="windows-1252"');
     expect(refusal(() => parse(declared)).message).toMatch(/declares encoding="windows-1252"/);
   });
 
-  it('refuses a declaration that contradicts the bytes', () => {
+  it('#9 refuses a declaration that contradicts the bytes', () => {
     const declared = nuspec().replace('encoding="utf-8"', 'encoding="utf-16"');
     expect(refusal(() => parse(declared)).message).toMatch(/declares encoding="utf-16" but is UTF-8/);
   });
 
-  it('refuses UTF-32', () => {
+  it('#9 refuses UTF-32', () => {
     expect(refusal(() => parseNuspec(new Uint8Array([0xff, 0xfe, 0, 0, 0x3c, 0, 0, 0]))).message).toMatch(/UTF-32/);
   });
 });
 
 describe('parseNuspec: hostile XML', () => {
-  it('refuses an external entity (XXE)', () => {
+  it('#10 refuses an external entity (XXE)', () => {
     const xml = `<?xml version="1.0"?><!DOCTYPE package [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><package xmlns="${NS}"><metadata><id>A</id><version>1.0</version><authors>&xxe;</authors><description>d</description></metadata></package>`;
     expect(refusal(() => parse(xml)).message).toMatch(/DOCTYPE/);
   });
 
-  it('refuses an external parameter entity', () => {
+  it('#10 refuses an external parameter entity', () => {
     const xml = `<?xml version="1.0"?><!DOCTYPE package [<!ENTITY % remote SYSTEM "http://169.254.169.254/latest/meta-data/">%remote;]><package/>`;
     expect(refusal(() => parse(xml)).message).toMatch(/DOCTYPE/);
   });
 
-  it('refuses billion laughs', () => {
+  it('#10 refuses billion laughs', () => {
     const entities = ['<!ENTITY lol "lol">'];
     for (let i = 1; i <= 9; i++) entities.push(`<!ENTITY lol${i} "${`&lol${i === 1 ? '' : i - 1};`.repeat(10)}">`);
     const xml = `<?xml version="1.0"?><!DOCTYPE lolz [${entities.join('')}]><package><metadata><id>A</id><version>1.0</version><authors>&lol9;</authors><description>d</description></metadata></package>`;
     expect(refusal(() => parse(xml)).message).toMatch(/DOCTYPE/);
   });
 
-  it('refuses a plain DOCTYPE with an external DTD', () => {
+  it('#10 refuses a plain DOCTYPE with an external DTD', () => {
     const xml = `<!DOCTYPE package SYSTEM "http://example.invalid/nuspec.dtd">${nuspec().replace('<?xml version="1.0" encoding="utf-8"?>\n', '')}`;
     expect(refusal(() => parse(xml)).message).toMatch(/DOCTYPE/);
   });
 
-  it('refuses an undefined entity', () => {
+  it('#10 refuses an undefined entity', () => {
     expect(refusal(() => parse(nuspec('<title>&nbsp;</title>'))).message).toMatch(/not well-formed XML.*entity/);
   });
 
@@ -400,13 +400,13 @@ describe('parseNuspec: hostile XML', () => {
 });
 
 describe('parseNuspec: caps', () => {
-  it('refuses a nuspec over the byte cap before parsing it', () => {
+  it('#11 refuses a nuspec over the byte cap before parsing it', () => {
     const big = nuspec(`<summary>${'x'.repeat(1024 * 1024)}</summary>`);
     expect(refusal(() => parse(big)).message).toMatch(/the limit is 1048576 bytes/);
     expect(refusal(() => parse(nuspec(), { maxNuspecBytes: 100 })).message).toMatch(/the limit is 100 bytes/);
   });
 
-  it('refuses elements nested deeper than the cap', () => {
+  it('#11 refuses elements nested deeper than the cap', () => {
     const deep = `${'<x>'.repeat(40)}${'</x>'.repeat(40)}`;
     expect(refusal(() => parse(nuspec(deep))).message).toMatch(/more than 32 levels deep/);
     expect(parse(nuspec(`${'<x>'.repeat(20)}${'</x>'.repeat(20)}`)).id).toBe('Contoso.Widgets');
@@ -420,7 +420,7 @@ describe('parseNuspec: caps', () => {
     ['summary', 4001],
     ['projectUrl', 4001],
     ['releaseNotes', 35_001],
-  ])('refuses a %s of %i characters', (field, length) => {
+  ])('#11 refuses a %s of %i characters', (field, length) => {
     const required = REQUIRED.replace(new RegExp(`<${field}>.*</${field}>`), '');
     const error = refusal(() => parse(nuspec(`<${field}>${'x'.repeat(length)}</${field}>`, { required })));
     expect(error.message).toMatch(new RegExp(`<${field}> is ${length} characters long`));
@@ -431,19 +431,45 @@ describe('parseNuspec: caps', () => {
     expect(manifest.releaseNotes).toHaveLength(35_000);
   });
 
-  it('refuses an id of 101 characters and a version of 65', () => {
+  it('#11 refuses an id of 101 characters and a version of 65', () => {
     const longId = `<id>${'a'.repeat(101)}</id><version>1.0</version><authors>a</authors><description>d</description>`;
     expect(refusal(() => parse(nuspec('', { required: longId }))).message).toMatch(/101 characters/);
     const longVersion = `<id>A</id><version>1.0.0-${'a'.repeat(59)}</version><authors>a</authors><description>d</description>`;
     expect(refusal(() => parse(nuspec('', { required: longVersion }))).message).toMatch(/<version> is 65 characters long; the limit is 64/);
   });
 
-  it('refuses too many dependency groups and too many dependencies in a group', () => {
+  it('#11 refuses too many dependency groups and too many dependencies in a group', () => {
     const groups = '<group/>'.repeat(1001);
     expect(refusal(() => parse(nuspec(`<dependencies>${groups}</dependencies>`))).message).toMatch(/1001 dependency groups; the limit is 1000/);
     const deps = Array.from({ length: 1001 }, (_, i) => `<dependency id="D${i}"/>`).join('');
     expect(refusal(() => parse(nuspec(`<dependencies><group>${deps}</group></dependencies>`))).message).toMatch(/1001 dependencies/);
     expect(parse(nuspec(`<dependencies>${'<group/>'.repeat(1000)}</dependencies>`)).dependencyGroups).toHaveLength(1000);
+  });
+
+  it('#13 refuses a version with a 1,000-character label by the version length cap', () => {
+    const required = `<id>A</id><version>1.0.0-${'a'.repeat(1000)}</version><authors>a</authors><description>d</description>`;
+    expect(refusal(() => parse(nuspec('', { required }))).message).toMatch(/<version> is 1006 characters long; the limit is 64/);
+  });
+
+  it('#11 refuses a 50 MB description by the nuspec size cap, before parsing', () => {
+    const huge = new Uint8Array(50 * 1024 * 1024).fill(0x78);
+    expect(refusal(() => parseNuspec(huge)).message).toMatch(/52428800 bytes; the limit is 1048576 bytes/);
+  });
+
+  it('#11 refuses 100,000 nested elements by the depth cap', () => {
+    const deep = `${'<x>'.repeat(100_000)}${'</x>'.repeat(100_000)}`;
+    expect(refusal(() => parse(nuspec(deep))).message).toMatch(/more than 32 levels deep/);
+  });
+
+  it('#11 refuses 10,000 dependency groups by the group cap', () => {
+    const groups = '<group targetFramework="net8.0"/>'.repeat(10_000);
+    expect(refusal(() => parse(nuspec(`<dependencies>${groups}</dependencies>`))).message).toMatch(/10000 dependency groups; the limit is 1000/);
+  });
+
+  it('#11 refuses a 1 MB attribute: by the size cap, and by the field cap when it is kept', () => {
+    expect(refusal(() => parse(nuspec('', { metadataAttributes: ` junk="${'a'.repeat(1024 * 1024)}"` }))).message).toMatch(/the limit is 1048576 bytes/);
+    const longRange = `<dependencies><dependency id="Contoso.Core" version="${'1'.repeat(100_000)}"/></dependencies>`;
+    expect(refusal(() => parse(nuspec(longRange))).message).toMatch(/dependency version is 100000 characters long; the limit is 4000/);
   });
 
   it('applies caps given by the caller', () => {

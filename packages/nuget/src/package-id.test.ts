@@ -37,7 +37,7 @@ describe('validatePackageId', () => {
     ['a\\b', /'\\' \(U\+005C\)/],
     ['con', /reserved device name/],
     ['LPT1', /reserved device name/],
-  ])('refuses %j with a message that says what is wrong', (id, message) => {
+  ])('#12 refuses %j with a message that says what is wrong', (id, message) => {
     const problem = validatePackageId(id);
     expect(problem).toMatch(message);
   });

@@ -212,3 +212,22 @@ describe('isPrerelease and isSemVer2', () => {
     expect(isSemVer2(version)).toBe(semver2);
   });
 });
+
+describe('#13 version edge cases (reliability.md §2)', () => {
+  it('#13 gives 1.0, 1.0.0 and 1.0.0.0 one identity, and 1.0.0+meta1 and 1.0.0+meta2 another one', () => {
+    expect(new Set(['1.0', '1.0.0', '1.0.0.0'].map((v) => lowerNormalizedVersion(parseVersion(v))))).toEqual(new Set(['1.0.0']));
+    const [meta1, meta2] = ['1.0.0+meta1', '1.0.0+meta2'].map(parseVersion);
+    expect(lowerNormalizedVersion(meta1!)).toBe(lowerNormalizedVersion(meta2!));
+    expect(compareVersions(meta1!, meta2!)).toBe(0);
+    expect([fullVersion(meta1!), fullVersion(meta2!)]).toEqual(['1.0.0+meta1', '1.0.0+meta2']);
+  });
+
+  it('#13 normalizes 01.0.0 to 1.0.0, as the NuGet client does', () => {
+    expect(normalizeVersion(parseVersion('01.0.0'))).toBe('1.0.0');
+  });
+
+  it.each(['1.0.0-', '1.0.0-ÄÖ', '1.0.0-01', '1.0.0-a..b'])('#13 refuses %j', (input) => {
+    expect(tryParseVersion(input)).toBeUndefined();
+    expect(() => parseVersion(input)).toThrow(InvalidVersionError);
+  });
+});

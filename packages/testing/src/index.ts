@@ -7,3 +7,4 @@ export type { TestRedisPrefix } from './test-redis.js';
 export { freePort } from './free-port.js';
 export { waitFor, WaitTimeoutError } from './wait-for.js';
 export type { WaitForOptions } from './wait-for.js';
+export { writeZip, nuspecXml, PNG, type ZipEntrySpec, type ZipSpec } from './zip-writer.js';

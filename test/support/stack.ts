@@ -61,6 +61,28 @@ export interface Stack {
   stop(): Promise<void>;
   /** The last lines each app and CLI command printed, for failure messages. */
   logs(): string;
+  /**
+   * Kills the running copy of `app` (`SIGKILL` unless told otherwise: a crash, no shutdown code runs) and
+   * resolves once it has exited. Until {@link Stack.restart}, {@link Stack.waitForProjection} fails at once.
+   */
+  kill(app: StackApp, signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Starts `app` again with the same environment (stopping it first, SIGTERM, if it still runs); resolves when
+   * it is ready: `/health` answers 200 for the APIs, the worker has logged "worker started".
+   */
+  restart(app: StackApp): Promise<void>;
+  /**
+   * Starts one more copy of `app` next to the stack's own (two workers on the same queues, say), ready as for
+   * {@link Stack.restart}. Its exit does not fail the stack; {@link Stack.stop} stops it.
+   */
+  startCopy(app: StackApp): Promise<AppCopy>;
+}
+
+/** An extra copy of an app, from {@link Stack.startCopy}. */
+export interface AppCopy {
+  readonly pid: number | undefined;
+  /** Kills it (`SIGKILL` unless told otherwise) and resolves once it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Options of {@link startStack}. */
@@ -119,6 +141,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
 
   const logs: { name: string; tail: LogTail; status: () => string }[] = [];
   const apps: RunningApp[] = [];
+  const copies: RunningApp[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   let stopped = false;
 
@@ -128,7 +151,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await Promise.all(apps.map((app) => stopApp(app)));
+    await Promise.all([...apps, ...copies].map((app) => stopApp(app)));
     const errors: unknown[] = [];
     for (const cleanup of cleanups.reverse()) {
       try {
@@ -183,18 +206,19 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const apiKey = lastNonEmptyLine(keys.stdout);
     if (!apiKey) throw new Error('`nucat keys create --name e2e` printed no API key on stdout');
 
-    for (const name of STACK_APPS) {
+    const launch = (name: StackApp, label: string): RunningApp => {
       const app = spawnApp(name, processEnv);
-      apps.push(app);
       logs.push({
-        name,
+        name: label,
         tail: app.tail,
         status: () =>
           app.child.exitCode !== null || app.child.signalCode !== null
             ? `exited ${app.child.exitCode ?? app.child.signalCode}`
             : `pid ${app.child.pid}, running`,
       });
-    }
+      return app;
+    };
+    for (const name of STACK_APPS) apps.push(launch(name, name));
 
     const startTimeoutMs = options.startTimeoutMs ?? 60_000;
     // Any app exiting (the worker included) fails the start at once.
@@ -206,6 +230,18 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     );
 
     const serviceIndexUrl = `${publicUrl}/v3/index.json`;
+    const baseUrlOf = (name: StackApp): string | undefined =>
+      name === 'read-api' ? publicUrl : name === 'publish-api' ? publishUrl : undefined;
+    const slotOf = (name: StackApp): number => STACK_APPS.indexOf(name);
+    let launches = 0;
+    /** Spawns `name`, hands it to `register` at once (so stop() stops it even if it never gets ready), waits until ready. */
+    const launchReady = async (name: StackApp, register: (app: RunningApp) => void): Promise<RunningApp> => {
+      if (stopped) throw new Error(`the stack is stopped; cannot start ${name}`);
+      const app = launch(name, `${name} (start #${++launches})`);
+      register(app);
+      await failIfAnyExits([app], (stillWaiting) => waitForReady(app, baseUrlOf(name), startTimeoutMs, stillWaiting));
+      return app;
+    };
     return {
       serviceIndexUrl,
       publicUrl,
@@ -218,6 +254,20 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       cli,
       stop,
       logs: renderLogs,
+      async kill(name, signal = 'SIGKILL') {
+        await killApp(apps[slotOf(name)]!, signal);
+      },
+      async restart(name) {
+        const slot = slotOf(name);
+        await stopApp(apps[slot]!);
+        await launchReady(name, (app) => {
+          apps[slot] = app;
+        });
+      },
+      async startCopy(name) {
+        const app = await launchReady(name, (started) => copies.push(started));
+        return { pid: app.child.pid, kill: (signal = 'SIGKILL') => killApp(app, signal) };
+      },
     };
   } catch (error) {
     const output = renderLogs();
@@ -243,7 +293,12 @@ function childEnv(env: Record<string, string>): Record<string, string> {
 
 function spawnApp(name: StackApp, env: Record<string, string>): RunningApp {
   const tail = new LogTail();
-  const child = spawn(process.execPath, [appMain(name)], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // PGAPPNAME names the app's PostgreSQL sessions (pg_stat_activity.application_name), so a test can tell them apart.
+  const child = spawn(process.execPath, [appMain(name)], {
+    cwd: REPO_ROOT,
+    env: { PGAPPNAME: `nucat-${name}`, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (chunk: Buffer) => tail.write(chunk));
   child.stderr!.on('data', (chunk: Buffer) => tail.write(chunk));
   const exited = new Promise<void>((resolve) => {
@@ -265,6 +320,30 @@ async function stopApp(app: RunningApp): Promise<void> {
     app.child.kill('SIGKILL');
     await app.exited;
   }
+}
+
+async function killApp(app: RunningApp, signal: NodeJS.Signals): Promise<void> {
+  if (app.child.exitCode !== null || app.child.signalCode !== null) return;
+  app.child.kill(signal);
+  await app.exited;
+}
+
+/** Resolves when a freshly spawned app is ready: `/health` 200 for an API, "worker started" logged by a worker. */
+async function waitForReady(
+  app: RunningApp,
+  baseUrl: string | undefined,
+  timeoutMs: number,
+  stillWaiting: () => boolean,
+): Promise<void> {
+  if (baseUrl !== undefined) {
+    await waitForHealth(baseUrl, app, timeoutMs, stillWaiting);
+    return;
+  }
+  await waitFor(() => !stillWaiting() || app.tail.text().includes('"msg":"worker started"'), {
+    what: `${app.name} to log "worker started"`,
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 function runNode(main: string, args: readonly string[], env: Record<string, string>, tail: LogTail): Promise<CommandResult> {

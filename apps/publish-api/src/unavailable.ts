@@ -21,12 +21,19 @@ function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
   const message = (err as { message?: unknown }).message;
-  return typeof message === 'string' && /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(message);
+  // "…is not queryable": pg refuses a client whose connection already failed. Kysely hits it when it
+  // sends ROLLBACK after a transaction failed because the server went away, and throws that error
+  // instead of the original one (which carried the connection code).
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable/i.test(message)
+  );
 }
 
 /**
  * Turns infrastructure failures into 503 + Retry-After (mapped by the error middleware), so a
- * client retries instead of seeing a 500; nothing was committed when this happens.
+ * client retries instead of seeing a 500. Usually nothing was committed; if the connection broke
+ * during COMMIT itself, the commit may have gone through, and the client's retry answers 409.
  */
 export function translateInfrastructureErrors(): Koa.Middleware {
   return async (_ctx, next) => {

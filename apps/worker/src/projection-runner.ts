@@ -162,7 +162,17 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         }
         throw new Error(`unknown job ${job.name}`);
       },
-      { connection, prefix, concurrency },
+      {
+        connection,
+        prefix,
+        concurrency,
+        // Per-id jobs take milliseconds to seconds, and BullMQ renews a held lock every half
+        // lockDuration. Short values mean a crashed worker's jobs are picked up again after about
+        // 15 s (lock expiry + stalled check) instead of a minute, during which the batch — and so
+        // the projection — waits.
+        lockDuration: 10_000,
+        stalledInterval: 5_000,
+      },
     );
     worker.on('error', (err) => log.error({ err }, 'worker error'));
     worker.on('failed', (job, err) => log.warn({ err: err.message, job: job?.id, attempts: job?.attemptsMade }, 'job failed'));

@@ -23,5 +23,12 @@ export function createDb(options: DbOptions): Db {
   // An idle client that loses its connection emits 'error' on the pool; without a listener the
   // process would crash. The next checkout gets a fresh connection.
   pool.on('error', () => {});
+  // A client checked out by Kysely (a query or transaction in progress) has no pool listener: when
+  // the server goes away (restart, failover) it emits 'error' on the client itself, which would
+  // crash the process. The query in flight still fails with that error (the caller answers 503),
+  // and the broken client is discarded when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -43,6 +43,8 @@ export interface Stack {
   readonly publicUrl: string;
   /** publish-api base URL (NUCAT_PUBLISH_URL), no trailing slash. */
   readonly publishUrl: string;
+  /** The worker's operations server (`/metrics`, `/health`, `/ready`; NUCAT_WORKER_PORT), no trailing slash. */
+  readonly workerUrl: string;
   /** Plain API key created with `nucat keys create --name e2e`. */
   readonly apiKey: string;
   /** Environment given to every app and CLI command. */
@@ -174,6 +176,8 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const readPort = await freePort();
     let publishPort = await freePort();
     while (publishPort === readPort) publishPort = await freePort();
+    let workerPort = await freePort();
+    while (workerPort === readPort || workerPort === publishPort) workerPort = await freePort();
     const publicUrl = `http://127.0.0.1:${readPort}`;
     const publishUrl = `http://127.0.0.1:${publishPort}`;
 
@@ -186,6 +190,8 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       NUCAT_PUBLISH_URL: publishUrl,
       NUCAT_READ_PORT: String(readPort),
       NUCAT_PUBLISH_PORT: String(publishPort),
+      // Copies of the worker (startCopy) find it taken and run without an ops server.
+      NUCAT_WORKER_PORT: String(workerPort),
       NUCAT_HOST: '127.0.0.1',
       NUCAT_LOG_LEVEL: 'info',
       ...options.env,
@@ -246,6 +252,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       serviceIndexUrl,
       publicUrl,
       publishUrl,
+      workerUrl: `http://127.0.0.1:${env['NUCAT_WORKER_PORT']}`,
       apiKey,
       env,
       dataDir,

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { API_KEY_SCOPES, createApiKey, listApiKeys, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
-import { findFeedId, listCursors, formatCatalogTimestamp } from '@nucat/catalog';
+import { findFeedId } from '@nucat/catalog';
 import { loadConfig } from '@nucat/config';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
+import { DELETE_USAGE, runDeleteCommand } from './commands/delete.js';
+import { MIRROR_USAGE, runMirrorCommand } from './commands/mirror.js';
+import { VERIFY_USAGE, runVerifyCommand } from './commands/verify.js';
+import { REBUILD_USAGE, runRebuildCommand } from './commands/rebuild.js';
+import { PUSH_USAGE, runPushCommand } from './commands/push.js';
+import { STATUS_USAGE, runStatusCommand } from './commands/status.js';
 
 const USAGE = `nucat <command>
 
@@ -16,7 +22,12 @@ const USAGE = `nucat <command>
   keys list                             list keys (never their secrets): id, name, state, scopes, ids, expiry
   keys revoke <id|name>                 revoke a key (a private feed's read side may accept it for up
                                         to 10 s more: verified keys are cached that long)
-  status                                projection cursors and catalog head
+${STATUS_USAGE}
+${PUSH_USAGE}
+${DELETE_USAGE}
+${MIRROR_USAGE}
+${VERIFY_USAGE}
+${REBUILD_USAGE}
 
 Environment: DATABASE_URL, NUCAT_FEED (see the README for all variables).`;
 
@@ -98,27 +109,22 @@ async function main(argv: string[]): Promise<void> {
       }
       fail(`unknown keys command '${sub ?? ''}'\n\n${USAGE}`);
     }
-    case 'status': {
-      await withDb(async (db, feedId) => {
-        const cursors = await listCursors(db, feedId);
-        const head = await db.selectFrom('catalog_heads').select('last_commit_timestamp').where('feed_id', '=', feedId).executeTakeFirst();
-        const last = head?.last_commit_timestamp;
-        process.stdout.write(`catalog head: ${last ? formatCatalogTimestamp(last) : '(empty)'}\n`);
-        for (const [name, cursor] of Object.entries(cursors)) {
-          const behind = last
-            ? await db
-                .selectFrom('catalog_commits')
-                .select((eb) => eb.fn.countAll<string>().as('n'))
-                .where('feed_id', '=', feedId)
-                .where('commit_timestamp', '>', cursor)
-                .executeTakeFirstOrThrow()
-            : { n: '0' };
-          const lagSeconds = last && cursor < last ? ((last.getTime() - cursor.getTime()) / 1000).toFixed(1) : '0';
-          process.stdout.write(`${name.padEnd(14)} cursor ${formatCatalogTimestamp(cursor)}  behind ${behind.n} commits (${lagSeconds} s)\n`);
-        }
-      });
+    case 'status':
+      process.exitCode = await runStatusCommand(argv.slice(1));
+      return;
+    case 'push':
+      process.exitCode = await runPushCommand(argv.slice(1));
+      return;
+    case 'delete':
+    case 'mirror':
+    case 'verify': {
+      const run = { delete: runDeleteCommand, mirror: runMirrorCommand, verify: runVerifyCommand }[command];
+      process.exitCode = await run(argv.slice(1));
       return;
     }
+    case 'rebuild':
+      process.exitCode = await runRebuildCommand(argv.slice(1));
+      return;
     case undefined:
     case 'help':
     case '--help':

@@ -3,7 +3,8 @@ import Router from '@koa/router';
 import { AuthError, readPresentedCredentials, verifyApiKey, type ApiKeyGrant } from '@nucat/auth';
 import { formatCatalogTimestamp } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
-import { createErrorMiddleware, createRequestContext } from '@nucat/http';
+import { createErrorMiddleware, createRequestContext, type HttpMetrics } from '@nucat/http';
+import { createPublishOps } from './ops.js';
 import { pushPackage, setListed, type PublishDeps, type PublishResult } from './publish-service.js';
 import { receiveUpload } from './upload.js';
 import { translateInfrastructureErrors } from './unavailable.js';
@@ -13,6 +14,10 @@ export interface PublishAppDeps extends PublishDeps {
   log: Logger;
   maxPackageBytes: number;
   tempDir: string;
+  /** Prometheus metrics served at `/metrics`. @defaultValue new metrics with `app="publish-api"` */
+  metrics?: HttpMetrics;
+  /** Aborted when the process shuts down: `/health` and `/ready` then answer 503. */
+  shutdownSignal?: AbortSignal;
 }
 
 function setCommitHeaders(ctx: Koa.Context, result: PublishResult): void {
@@ -84,9 +89,15 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
   app.proxy = false;
   const router = new Router();
 
-  router.get('/health', (ctx) => {
-    ctx.body = { status: 'ok' };
+  // Operations: /health, /ready and /metrics (ops.ts).
+  const ops = createPublishOps({
+    db: deps.db,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),
   });
+  router.get('/health', ops.probes.health);
+  router.get('/ready', ops.probes.ready);
+  router.get('/metrics', ops.metrics.handler);
 
   // The client appends a trailing slash to the PackagePublish @id; accept both forms.
   const push = async (ctx: Koa.Context) => {
@@ -102,8 +113,8 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
       await upload.remove();
     }
   };
-  router.put('/v3/package', push);
-  router.put('/v3/package/', push);
+  router.put('/v3/package', ops.countPush, push);
+  router.put('/v3/package/', ops.countPush, push);
 
   // DELETE unlists (the version stays restorable); POST relists. Both answer 2xx with no body.
   router.delete('/v3/package/:id/:version', async (ctx) => {
@@ -119,6 +130,7 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
     ctx.status = 200;
   });
 
+  app.use(ops.metrics.middleware);
   app.use(createRequestContext(deps.log));
   // Outside the error middleware, so it sees the final status of thrown errors too.
   app.use(async (ctx, next) => {

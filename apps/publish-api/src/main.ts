@@ -18,7 +18,16 @@ if (feedId === undefined) {
   process.exit(1);
 }
 
-const app = createPublishApp({ db, store, feedId, log, maxPackageBytes: config.publish.maxPackageBytes, tempDir: config.publish.tempDir });
+const shuttingDown = new AbortController();
+const app = createPublishApp({
+  db,
+  store,
+  feedId,
+  log,
+  maxPackageBytes: config.publish.maxPackageBytes,
+  tempDir: config.publish.tempDir,
+  shutdownSignal: shuttingDown.signal,
+});
 const server = app.listen(config.http.publishPort, config.http.host, () => {
   log.info({ url: config.publishUrl, port: config.http.publishPort }, 'publish-api listening');
 });
@@ -30,6 +39,7 @@ let closing = false;
 async function shutdown(signal: string) {
   if (closing) return;
   closing = true;
+  shuttingDown.abort();
   log.info({ signal }, 'shutting down');
   server.close();
   server.closeIdleConnections();

@@ -14,11 +14,13 @@ import {
 } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
-import { createErrorMiddleware, createRequestContext, sendBytes, sendJson, sendStream } from '@nucat/http';
+import { createErrorMiddleware, createRequestContext, sendBytes, sendJson, sendStream, type HttpMetrics } from '@nucat/http';
 import { lowerNormalizedVersion, toLowerId, tryParseVersion } from '@nucat/nuget';
 import type { BlobStore } from '@nucat/storage';
 import type { SearchBackend } from '@nucat/search';
 import type { DownloadCounter } from './download-counter.js';
+import { createGenerationResolver, type GenerationResolver, type ResolvedGenerations } from './generations.js';
+import { createReadOps } from './ops.js';
 import { createReadAuth } from './read-auth.js';
 import { mountSearchRoutes } from './search-routes.js';
 import { buildServiceIndex } from './service-index.js';
@@ -36,11 +38,22 @@ export interface ReadAppDeps {
   /** Counts `.nupkg` downloads (GET with a body, not HEAD or 304) when present. */
   downloads?: DownloadCounter;
   /**
-   * Who may read. With `private: true` every path but `/health` needs an API key as the Basic password
+   * Who may read. With `private: true` every path but `/health` and `/ready` needs an API key as the Basic password
    * or in `X-NuGet-ApiKey` (see {@link createReadAuth}); the cache settings are for tests.
    * @defaultValue public
    */
   access?: { private: boolean; keyCacheTtlMs?: number; keyCacheMaxEntries?: number };
+  /**
+   * Which generation of the flat container and registration keys to serve (`nucat rebuild`).
+   * @defaultValue `createGenerationResolver(store)`: the pointer in the blob store, refreshed every 2 s
+   */
+  generations?: GenerationResolver;
+  /** Prometheus metrics served at `/metrics`. @defaultValue new metrics with `app="read-api"` */
+  metrics?: HttpMetrics;
+  /** Aborted when the process shuts down: `/health` and `/ready` then answer 503. */
+  shutdownSignal?: AbortSignal;
+  /** What `/ready` requires (see {@link createReadOps}). @defaultValue maxLagSeconds 300 */
+  ready?: { maxLagSeconds: number };
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -82,15 +95,37 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     ctx.body = { error: { code: 'not_found', message: 'Not found.' } };
   };
 
-  const serveJsonBlob = async (ctx: Koa.Context, key: string, cacheControl: string, storedGzip = false) => {
-    const bytes = await store.read(key);
+  // Every key of a request is built from one resolved generation; a miss re-reads the pointer
+  // once, in case the generation moved on (and the old one is gone) since it was cached.
+  const generations = deps.generations ?? createGenerationResolver(store);
+  const findBlob = async <T>(keyOf: (g: ResolvedGenerations) => string, fetch: (key: string) => Promise<T | undefined>): Promise<T | undefined> => {
+    const seen = await generations.current();
+    const found = await fetch(keyOf(seen));
+    if (found !== undefined) return found;
+    const newer = await generations.afterMiss(seen);
+    return newer ? fetch(keyOf(newer)) : undefined;
+  };
+  const readBlob = (keyOf: (g: ResolvedGenerations) => string) => findBlob(keyOf, (key) => store.read(key));
+
+  const serveJsonBlob = async (ctx: Koa.Context, keyOf: (g: ResolvedGenerations) => string, cacheControl: string, storedGzip = false) => {
+    const bytes = await readBlob(keyOf);
     if (!bytes) return notFound(ctx);
     sendBytes(ctx, bytes, { contentType: 'application/json; charset=utf-8', cacheControl, storedGzip });
   };
 
-  router.get('/health', (ctx) => {
-    ctx.body = { status: 'ok' };
+  // Operations: /health, /ready and /metrics (ops.ts).
+  const ops = createReadOps({
+    db: deps.db,
+    feedId: deps.feedId,
+    servesSearch: deps.search !== undefined,
+    ...(deps.downloads ? { downloads: deps.downloads } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),
+    ...(deps.ready ? { maxLagSeconds: deps.ready.maxLagSeconds } : {}),
   });
+  router.get('/health', ops.probes.health);
+  router.get('/ready', ops.probes.ready);
+  router.get('/metrics', ops.metrics.handler);
 
   const serviceIndex = buildServiceIndex(urls, deps.publishUrl, { search: deps.search !== undefined });
   if (deps.search) mountSearchRoutes(router, { search: deps.search, feedId: deps.feedId, urls });
@@ -100,28 +135,28 @@ export function createReadApp(deps: ReadAppDeps): Koa {
   router.get('/v3/flatcontainer/:id/index.json', async (ctx) => {
     const lowerId = lowerIdOrUndefined(ctx.params.id);
     if (!lowerId) return notFound(ctx);
-    await serveJsonBlob(ctx, `flatcontainer/${lowerId}/index.json`, SHORT);
+    await serveJsonBlob(ctx, (g) => `${g.flatContainer}/${lowerId}/index.json`, SHORT);
   });
   router.get('/v3/flatcontainer/:id/:version/:file', async (ctx) => {
     const lowerId = lowerIdOrUndefined(ctx.params.id);
     const lowerVersion = lowerVersionOrUndefined(ctx.params.version);
     if (!lowerId || !lowerVersion) return notFound(ctx);
     const file = ctx.params.file!.toLowerCase();
-    const dir = `flatcontainer/${lowerId}/${lowerVersion}`;
+    const dir = (g: ResolvedGenerations) => `${g.flatContainer}/${lowerId}/${lowerVersion}`;
     if (file === `${lowerId}.${lowerVersion}.nupkg`) {
-      const opened = await store.openRead(`${dir}/${lowerId}.${lowerVersion}.nupkg`);
+      const opened = await findBlob((g) => `${dir(g)}/${lowerId}.${lowerVersion}.nupkg`, (key) => store.openRead(key));
       if (!opened) return notFound(ctx);
       sendStream(ctx, opened, { contentType: 'application/octet-stream', cacheControl: IMMUTABLE });
-      if (ctx.method === 'GET' && ctx.status === 200) deps.downloads?.count(lowerId, lowerVersion);
+      if (ctx.method === 'GET' && ctx.status === 200) ops.countDownload(lowerId, lowerVersion);
       return;
     }
     if (file === `${lowerId}.nuspec`) {
-      const bytes = await store.read(`${dir}/${lowerId}.nuspec`);
+      const bytes = await readBlob((g) => `${dir(g)}/${lowerId}.nuspec`);
       if (!bytes) return notFound(ctx);
       return sendBytes(ctx, bytes, { contentType: 'application/xml', cacheControl: IMMUTABLE });
     }
     if (file === 'icon' || file === 'readme') {
-      const bytes = await store.read(`${dir}/${file}`);
+      const bytes = await readBlob((g) => `${dir(g)}/${file}`);
       if (!bytes) return notFound(ctx);
       const contentType = file === 'icon' ? sniffImageType(bytes) : 'text/markdown; charset=utf-8';
       // Icons and READMEs are the package author's bytes: never let a browser sniff them into HTML.
@@ -138,7 +173,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const h = hive(ctx);
     const lowerId = lowerIdOrUndefined(ctx.params.id);
     if (!h || !lowerId) return notFound(ctx);
-    await serveJsonBlob(ctx, `${h}/${lowerId}/index.json`, SHORT, h !== 'registration5-semver1');
+    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/index.json`, SHORT, h !== 'registration5-semver1');
   });
   router.get('/v3/:hive/:id/page/:lower/:upper', async (ctx) => {
     const h = hive(ctx);
@@ -147,7 +182,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const lower = lowerVersionOrUndefined(ctx.params.lower);
     const upper = upperRaw.endsWith('.json') ? lowerVersionOrUndefined(upperRaw.slice(0, -5)) : undefined;
     if (!h || !lowerId || !lower || !upper) return notFound(ctx);
-    await serveJsonBlob(ctx, `${h}/${lowerId}/page/${lower}/${upper}.json`, SHORT, h !== 'registration5-semver1');
+    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/page/${lower}/${upper}.json`, SHORT, h !== 'registration5-semver1');
   });
   router.get('/v3/:hive/:id/:leaf', async (ctx) => {
     const h = hive(ctx);
@@ -155,7 +190,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const leaf = ctx.params.leaf!;
     const lowerVersion = leaf.endsWith('.json') ? lowerVersionOrUndefined(leaf.slice(0, -5)) : undefined;
     if (!h || !lowerId || !lowerVersion) return notFound(ctx);
-    await serveJsonBlob(ctx, `${h}/${lowerId}/${lowerVersion}.json`, SHORT, h !== 'registration5-semver1');
+    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/${lowerVersion}.json`, SHORT, h !== 'registration5-semver1');
   });
 
   // --- Catalog ---
@@ -190,9 +225,11 @@ export function createReadApp(deps: ReadAppDeps): Koa {
   router.get('/v3/cursors.json', async (ctx) => {
     const cursors = await listCursors(deps.db, deps.feedId);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = Object.fromEntries(Object.entries(cursors).map(([k, v]) => [k, formatCatalogTimestamp(v)]));
+    // Rebuild cursors (`flatcontainer@g2`) are not what readers are served from: left out.
+    ctx.body = Object.fromEntries(Object.entries(cursors).filter(([k]) => !k.includes('@')).map(([k, v]) => [k, formatCatalogTimestamp(v)]));
   });
 
+  app.use(ops.metrics.middleware);
   app.use(createRequestContext(deps.log));
   app.use(createErrorMiddleware());
   if (deps.access?.private) {

@@ -1,2 +1,3 @@
 export { createReadApp, type ReadAppDeps } from './app.js';
 export { buildServiceIndex } from './service-index.js';
+export { createGenerationResolver, type GenerationResolver, type GenerationResolverOptions, type ResolvedGenerations } from './generations.js';

@@ -20,7 +20,20 @@ if (feedId === undefined) {
 const urls = createFeedUrls(`${config.publicUrl}/v3/`);
 const search = await createSearchBackend(config, db);
 const downloads = createDownloadCounter({ db, feedId, log, flushIntervalMs: config.read.downloadFlushMs });
-const app = createReadApp({ db, store, feedId, urls, publishUrl: config.publishUrl, log, search, downloads, access: config.access });
+const shuttingDown = new AbortController();
+const app = createReadApp({
+  db,
+  store,
+  feedId,
+  urls,
+  publishUrl: config.publishUrl,
+  log,
+  search,
+  downloads,
+  access: config.access,
+  shutdownSignal: shuttingDown.signal,
+  ready: config.ready,
+});
 const server = app.listen(config.http.readPort, config.http.host, () => {
   log.info({ serviceIndex: `${config.publicUrl}/v3/index.json`, private: config.access.private }, 'read-api listening');
 });
@@ -32,6 +45,7 @@ let closing = false;
 async function shutdown(signal: string) {
   if (closing) return;
   closing = true;
+  shuttingDown.abort();
   log.info({ signal }, 'shutting down');
   server.close();
   server.closeIdleConnections();

@@ -19,8 +19,12 @@ export interface ReadAuthOptions {
 export const PRIVATE_FEED_MESSAGE =
   'This feed is private: send HTTP Basic credentials whose password is an API key (any user name).';
 
-/** Paths a private feed still answers without credentials. */
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/health']);
+/**
+ * Paths a private feed still answers without credentials: the probes a load balancer or orchestrator
+ * calls (they show no package data). `/metrics` is not among them: Prometheus sends a read key as
+ * Basic credentials.
+ */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/health', '/ready']);
 
 /** The key check could not run (the database is down): 503, the client retries. */
 class KeyCheckUnavailableError extends Error {
@@ -32,7 +36,7 @@ class KeyCheckUnavailableError extends Error {
 }
 
 /**
- * Koa middleware making every read path private (everything but `/health`, unknown paths included,
+ * Koa middleware making every read path private (everything but `/health` and `/ready`, unknown paths included,
  * so nothing tells an anonymous client what exists). Mount it after the error middleware and before
  * the router.
  *

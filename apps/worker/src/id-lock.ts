@@ -12,6 +12,11 @@ export class IdBusyError extends Error {
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
+/** The Redis key of the lock on one id of a projection (shared by every generation of it). */
+export function idLockKey(prefix: string, projection: string, feedId: number, lowerId: string): string {
+  return `${prefix}:lock:${projection}:${feedId}:${lowerId}`;
+}
+
 /**
  * Runs `work` holding a per-(projection, id) lock, so one id is never projected concurrently
  * with itself by any copy of the worker: two runs that read the catalog at different moments

@@ -6,8 +6,10 @@ import { loadConfig } from '@nucat/config';
 import { createDb } from '@nucat/db';
 import { createFilesystemBlobStore } from '@nucat/storage';
 import { PROJECTIONS, type ProjectionName } from '@nucat/queue';
+import { startWorkerOps } from './ops-server.js';
 import { createWorker } from './worker.js';
 import { createSearchBackend } from './search-backend.js';
+import { followMirror } from '@nucat/mirror';
 
 // `worker --projections registration --concurrency 8` overrides NUCAT_WORKER_* for this process.
 const { values: args } = parseArgs({
@@ -29,6 +31,20 @@ if (feedId === undefined) {
 }
 const projections = config.worker.projections.filter((p): p is ProjectionName => (PROJECTIONS as readonly string[]).includes(p));
 const search = projections.includes('search') ? await createSearchBackend(config, db) : undefined;
+// /metrics, /health and /ready on NUCAT_WORKER_PORT (ops-server.ts).
+const shuttingDown = new AbortController();
+const ops = await startWorkerOps({
+  db,
+  feedId,
+  projections,
+  redisUrl: config.redis.url,
+  redisPrefix: config.redis.prefix,
+  host: config.http.host,
+  port: config.http.workerPort,
+  maxLagSeconds: config.ready.maxLagSeconds,
+  shutdownSignal: shuttingDown.signal,
+  log,
+});
 const worker = createWorker({
   ...(search ? { search } : {}),
   db,
@@ -42,17 +58,38 @@ const worker = createWorker({
   concurrency: config.worker.concurrency,
   batchSize: config.worker.batchSize,
   pollIntervalMs: config.worker.pollIntervalMs,
+  onProjected: ops.metrics.countProjected,
   log,
 });
 await worker.start();
 log.info({ projections, concurrency: config.worker.concurrency }, 'worker started');
 
+// Replication: follow another feed's catalog continuously (NUCAT_MIRROR_SOURCE).
+const mirrorSource = config.mirror.source;
+const mirroring = mirrorSource
+  ? followMirror({
+      db,
+      store,
+      feedId,
+      source: mirrorSource,
+      ...(config.mirror.idGlobs.length > 0 ? { idGlobs: config.mirror.idGlobs } : {}),
+      tempDir: config.publish.tempDir,
+      intervalMs: config.mirror.intervalMs,
+      signal: shuttingDown.signal,
+      log: log.child({ task: 'mirror', source: mirrorSource }),
+    }).catch((err) => log.error({ err }, 'mirror stopped'))
+  : undefined;
+if (mirrorSource) log.info({ source: mirrorSource }, 'mirroring');
+
 let closing = false;
 async function shutdown(signal: string) {
   if (closing) return;
   closing = true;
+  shuttingDown.abort();
   log.info({ signal }, 'shutting down');
+  await mirroring;
   await worker.close();
+  await ops.close();
   await search?.close();
   await db.destroy();
   await store.close();

@@ -13,11 +13,19 @@ import {
   type ProjectIdJobData,
   type ProjectionName,
 } from '@nucat/queue';
-import { withIdLock } from './id-lock.js';
+import { idLockKey, withIdLock } from './id-lock.js';
 
 /** Options of {@link createProjectionRunner}. */
 export interface ProjectionRunnerOptions {
   projection: ProjectionName;
+  /**
+   * The cursor followed (a `projection_cursors` name); a rebuild follows `flatcontainer@g2` into a
+   * new generation beside the live cursor. Per-id locks stay per projection, so the live and the
+   * rebuilding runner never project one id at the same time. @defaultValue `projection`
+   */
+  cursor?: string;
+  /** The BullMQ queue. @defaultValue `projectionQueueName(projection)` */
+  queueName?: string;
   db: Db;
   /** A connection for BullMQ (maxRetriesPerRequest: null). */
   connection: Redis;
@@ -57,7 +65,8 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   const batchSize = options.batchSize ?? 500;
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
-  const queueName = projectionQueueName(projection);
+  const queueName = options.queueName ?? projectionQueueName(projection);
+  const cursorName = options.cursor ?? projection;
   const queue = new Queue(queueName, { connection, prefix });
   const flow = new FlowProducer({ connection, prefix });
   queue.on('error', (err) => log.error({ err }, 'queue error'));
@@ -68,7 +77,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   let closed = false;
 
   async function scheduleOnce(): Promise<void> {
-    const from = await getCursor(db, feedId, projection);
+    const from = await getCursor(db, feedId, cursorName);
     const jobId = batchJobId(feedId, from);
     const existing = await queue.getJob(jobId);
     if (existing) {
@@ -78,7 +87,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         // back since (a replay, or a restored database): then that batch is history, and keeping
         // it would stall the projection until it expires. Its children go too, or they would
         // count as done without projecting anything.
-        if ((await getCursor(db, feedId, projection)).getTime() !== from.getTime()) return; // just finished
+        if ((await getCursor(db, feedId, cursorName)).getTime() !== from.getTime()) return; // just finished
         log.info({ jobId }, 'cursor set back: replaying a batch done before');
         await existing.remove({ removeChildren: true });
       } else {
@@ -148,13 +157,13 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         if (job.name === JOB_PROJECT_ID) {
           const { lowerId } = job.data as ProjectIdJobData;
           const started = performance.now();
-          const result = await withIdLock(connection, `${prefix}:lock:${projection}:${feedId}:${lowerId}`, lowerId, () => options.project(lowerId));
+          const result = await withIdLock(connection, idLockKey(prefix, projection, feedId, lowerId), lowerId, () => options.project(lowerId));
           log.debug({ lowerId, ms: Math.round(performance.now() - started), result }, 'projected id');
           return;
         }
         if (job.name === JOB_ADVANCE_CURSOR) {
           const data = job.data as AdvanceCursorJobData;
-          const moved = await advanceCursor(db, feedId, projection, new Date(data.from), new Date(data.to));
+          const moved = await advanceCursor(db, feedId, cursorName, new Date(data.from), new Date(data.to));
           log.info({ from: data.from, to: data.to, ids: data.ids, moved }, 'projected batch');
           // More commits may be waiting: look right away instead of at the next tick.
           setImmediate(() => schedule().catch((err) => log.error({ err }, 'schedule failed')));
@@ -180,6 +189,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
 
   return {
     projection,
+    cursor: cursorName,
     schedule,
     async close(): Promise<void> {
       closed = true;

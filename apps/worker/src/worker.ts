@@ -1,13 +1,25 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { CATALOG_NOTIFY_CHANNEL, CURSOR_NOTIFY_CHANNEL, getCursor, readLatestItems, type FeedUrls } from '@nucat/catalog';
+import {
+  CATALOG_NOTIFY_CHANNEL,
+  CURSOR_NOTIFY_CHANNEL,
+  flatContainerPrefix,
+  generationCursorName,
+  generationRoot,
+  getCursor,
+  isBlobProjection,
+  readLatestItems,
+  type BlobProjection,
+  type FeedUrls,
+} from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
 import { createFlatContainerProjector, createRegistrationProjector, createSearchProjector } from '@nucat/projections';
 import type { SearchBackend } from '@nucat/search';
-import type { ProjectionName } from '@nucat/queue';
+import { projectionQueueName, type ProjectionName } from '@nucat/queue';
 import type { BlobStore } from '@nucat/storage';
 import { createDownloadSync } from './download-sync.js';
+import { createGenerationManager, createGenerationsPointer, type GenerationManager } from './generations.js';
 import { createProjectionRunner, type ProjectionRunner } from './projection-runner.js';
 
 /** Collaborators and settings of a worker process. */
@@ -27,6 +39,13 @@ export interface WorkerDeps {
   search?: SearchBackend;
   /** How often download counts are copied into search. @defaultValue 10000 */
   downloadSyncMs?: number;
+  /**
+   * Rebuilds of the blob projections (`nucat rebuild`): see {@link createGenerationManager} for
+   * each setting and its default.
+   */
+  rebuild?: { retireAfterMs?: number; settleMs?: number; finalCatchUpItems?: number };
+  /** Called after each id this process projected for a live projection (metrics: ops-server.ts). */
+  onProjected?: (projection: ProjectionName) => void;
   log: Logger;
 }
 
@@ -44,9 +63,48 @@ export function createWorker(deps: WorkerDeps) {
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const loadLatestItems = (lowerId: string) => readLatestItems(deps.db, deps.feedId, lowerId);
   if (deps.projections.includes('search') && !deps.search) throw new Error("the 'search' projection needs a search backend");
+  // Blob projections write into generations (key prefixes) so they can be rebuilt beside the one
+  // served; generation 0 is the unprefixed layout.
+  const projectInto = (projection: BlobProjection, generation: number, lowerId: string): Promise<unknown> =>
+    projection === 'flatcontainer'
+      ? createFlatContainerProjector({ store: deps.store, loadLatestItems, prefix: flatContainerPrefix(generation) }).project(lowerId)
+      : createRegistrationProjector({ store: deps.store, urls: deps.urls, loadLatestItems, root: generationRoot(generation) }).project(lowerId);
+  const pointer = createGenerationsPointer({ db: deps.db, store: deps.store, feedId: deps.feedId, log: log.child({ task: 'generations' }) });
+  const generations = new Map<BlobProjection, GenerationManager>();
+  for (const projection of deps.projections.filter(isBlobProjection)) {
+    generations.set(
+      projection,
+      createGenerationManager({
+        db: deps.db,
+        store: deps.store,
+        feedId: deps.feedId,
+        projection,
+        connection,
+        redisPrefix: deps.redisPrefix,
+        projectInto: (generation, lowerId) => projectInto(projection, generation, lowerId),
+        createRunner: (generation) =>
+          createProjectionRunner({
+            projection,
+            cursor: generationCursorName(projection, generation),
+            queueName: `${projectionQueueName(projection)}-g${generation}`,
+            db: deps.db,
+            connection,
+            prefix: deps.redisPrefix,
+            feedId: deps.feedId,
+            project: (lowerId) => projectInto(projection, generation, lowerId),
+            batchSize: deps.batchSize,
+            concurrency: deps.concurrency,
+            log: log.child({ projection, generation }),
+          }),
+        pointer,
+        ...deps.rebuild,
+        log: log.child({ projection, task: 'generations' }),
+      }),
+    );
+  }
   const projectors: Record<ProjectionName, (lowerId: string) => Promise<unknown>> = {
-    flatcontainer: createFlatContainerProjector({ store: deps.store, loadLatestItems }).project,
-    registration: createRegistrationProjector({ store: deps.store, urls: deps.urls, loadLatestItems }).project,
+    flatcontainer: (lowerId) => generations.get('flatcontainer')!.projectLive(lowerId),
+    registration: (lowerId) => generations.get('registration')!.projectLive(lowerId),
     search: (lowerId) => createSearchProjector({ backend: deps.search!, feedId: deps.feedId, urls: deps.urls, loadLatestItems }).project(lowerId),
   };
   const restoreBound = async () => {
@@ -60,7 +118,11 @@ export function createWorker(deps: WorkerDeps) {
       connection,
       prefix: deps.redisPrefix,
       feedId: deps.feedId,
-      project: projectors[projection],
+      project: async (lowerId: string) => {
+        const result = await projectors[projection](lowerId);
+        deps.onProjected?.(projection);
+        return result;
+      },
       batchSize: deps.batchSize,
       concurrency: deps.concurrency,
       ...(projection === 'search' ? { upperBound: restoreBound } : {}),
@@ -71,6 +133,9 @@ export function createWorker(deps: WorkerDeps) {
   const scheduleAll = () => {
     for (const runner of runners) {
       runner.schedule().catch((err) => log.warn({ err: err instanceof Error ? err.message : err, projection: runner.projection }, 'schedule failed'));
+    }
+    for (const manager of generations.values()) {
+      manager.tick().catch((err) => log.warn({ err: err instanceof Error ? err.message : err, projection: manager.projection }, 'rebuild step failed'));
     }
   };
 
@@ -117,6 +182,8 @@ export function createWorker(deps: WorkerDeps) {
 
   return {
     runners,
+    /** The generation manager of each blob projection this worker runs. */
+    generations,
     scheduleAll,
     async start(): Promise<void> {
       await listen();
@@ -130,6 +197,7 @@ export function createWorker(deps: WorkerDeps) {
       if (reconnect) clearTimeout(reconnect);
       await listener?.end().catch(() => {});
       await downloadSync?.close();
+      await Promise.all([...generations.values()].map((m) => m.close()));
       await Promise.all(runners.map((r) => r.close()));
       connection.disconnect();
     },

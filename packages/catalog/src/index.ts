@@ -20,3 +20,32 @@ export {
 } from './reader.js';
 export { getCursor, listCursors, advanceCursor, resetCursor, CURSOR_NOTIFY_CHANNEL } from './cursors.js';
 export { packageContentKeys, type PackageContentKeys } from './content-keys.js';
+export { readProjectionLag, type CatalogLag, type ProjectionLag } from './projection-lag.js';
+export {
+  BLOB_PROJECTIONS,
+  GENERATIONS_POINTER_KEY,
+  INITIAL_GENERATIONS,
+  isBlobProjection,
+  generationRoot,
+  flatContainerPrefix,
+  generationKeyPrefixes,
+  generationCursorName,
+  renderGenerationsPointer,
+  parseGenerationsPointer,
+  type BlobProjection,
+  type BlobGenerations,
+} from './generation-keys.js';
+export {
+  findProjectionGeneration,
+  listActiveGenerations,
+  listWriteGenerations,
+  requestRebuild,
+  cancelRebuild,
+  lockCatalogHead,
+  lockProjectionGeneration,
+  completeGenerationSwitch,
+  findRetirementDue,
+  clearRetiredGeneration,
+  RebuildInProgressError,
+  type ProjectionGeneration,
+} from './generations.js';

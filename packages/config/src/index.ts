@@ -10,8 +10,10 @@ export {
   type PublishConfig,
   type RedisConfig,
   type StorageConfig,
+  type MirrorConfig,
   type SearchConfig,
   type ReadConfig,
+  type ReadyConfig,
   type WorkerConfig,
   type WorkerProjection,
 } from './load-config.js';

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     const expected: Config = {
       publicUrl: 'http://127.0.0.1:5000',
       publishUrl: 'http://127.0.0.1:5001',
-      http: { host: '127.0.0.1', readPort: 5000, publishPort: 5001, headersTimeoutMs: 60_000, requestTimeoutMs: 300_000 },
+      http: { host: '127.0.0.1', readPort: 5000, publishPort: 5001, workerPort: 5002, headersTimeoutMs: 60_000, requestTimeoutMs: 300_000 },
       database: { url: 'postgres://nucat:nucat@127.0.0.1:5432/nucat', poolSize: 10 },
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'nucat' },
       storage: { kind: 'fs', root: './.data/blobs' },
@@ -26,6 +26,8 @@ describe('loadConfig', () => {
       worker: { projections: ['flatcontainer', 'registration', 'search'], concurrency: 4, batchSize: 500, pollIntervalMs: 2000 },
       feed: { name: 'main' },
       access: { private: false },
+      ready: { maxLagSeconds: 300 },
+      mirror: { idGlobs: [], intervalMs: 2000 },
       logLevel: 'info',
     };
     expect(loadConfig({})).toEqual(expected);
@@ -42,6 +44,8 @@ describe('loadConfig', () => {
       NUCAT_HOST: '0.0.0.0',
       NUCAT_READ_PORT: '8080',
       NUCAT_PUBLISH_PORT: ' 8081 ',
+      NUCAT_WORKER_PORT: '8082',
+      NUCAT_READY_MAX_LAG_SECONDS: '60',
       NUCAT_HEADERS_TIMEOUT_MS: '10000',
       NUCAT_REQUEST_TIMEOUT_MS: '20000',
       DATABASE_URL: 'postgresql://app:s3cret@db:5432/feed',
@@ -62,12 +66,15 @@ describe('loadConfig', () => {
       NUCAT_MEILI_API_KEY: 'meili-secret',
       NUCAT_MEILI_INDEX_PREFIX: 'nc',
       NUCAT_DOWNLOAD_FLUSH_MS: '250',
+      NUCAT_MIRROR_SOURCE: 'https://primary.example.test/v3/index.json',
+      NUCAT_MIRROR_IDS: 'Contoso.*, Other',
+      NUCAT_MIRROR_INTERVAL_MS: '500',
       NUCAT_PRIVATE: 'true',
     });
     expect(config).toEqual({
       publicUrl: 'https://feed.example.test/nuget',
       publishUrl: 'https://push.example.test',
-      http: { host: '0.0.0.0', readPort: 8080, publishPort: 8081, headersTimeoutMs: 10_000, requestTimeoutMs: 20_000 },
+      http: { host: '0.0.0.0', readPort: 8080, publishPort: 8081, workerPort: 8082, headersTimeoutMs: 10_000, requestTimeoutMs: 20_000 },
       database: { url: 'postgresql://app:s3cret@db:5432/feed', poolSize: 25 },
       redis: { url: 'rediss://:pw@cache:6380/2', prefix: 'test-0b7c' },
       storage: { kind: 'fs', root: '/var/lib/nucat/blobs' },
@@ -77,6 +84,8 @@ describe('loadConfig', () => {
       worker: { projections: ['registration', 'flatcontainer'], concurrency: 8, batchSize: 100, pollIntervalMs: 250 },
       feed: { name: 'internal' },
       access: { private: true },
+      ready: { maxLagSeconds: 60 },
+      mirror: { source: 'https://primary.example.test/v3/index.json', idGlobs: ['Contoso.*', 'Other'], intervalMs: 500 },
       logLevel: 'debug',
     });
   });
@@ -93,6 +102,10 @@ describe('loadConfig', () => {
     ['', false],
   ])('reads NUCAT_PRIVATE=%j as private: %s', (value, expected) => {
     expect(loadConfig({ NUCAT_PRIVATE: value }).access).toEqual({ private: expected });
+  });
+
+  it('reads NUCAT_WORKER_PORT=0 as a worker without an operations server', () => {
+    expect(loadConfig({ NUCAT_WORKER_PORT: '0' }).http.workerPort).toBe(0);
   });
 
   it('returns a deep-frozen object', () => {
@@ -123,6 +136,10 @@ describe('loadConfig', () => {
       ['NUCAT_READ_PORT', '0', /from 1 to 65535/],
       ['NUCAT_PUBLISH_PORT', '65536', /from 1 to 65535/],
       ['NUCAT_PUBLISH_PORT', '50.5', /whole number/],
+      ['NUCAT_WORKER_PORT', '65536', /from 0 to 65535/],
+      ['NUCAT_WORKER_PORT', '-1', /whole number/],
+      ['NUCAT_READY_MAX_LAG_SECONDS', '0', /from 1 to 31536000/],
+      ['NUCAT_READY_MAX_LAG_SECONDS', '5m', /whole number/],
       ['NUCAT_HEADERS_TIMEOUT_MS', '-1', /whole number/],
       ['NUCAT_REQUEST_TIMEOUT_MS', '1e6', /whole number/],
       ['DATABASE_URL', 'mysql://root@db/x', /postgres:\/\/ or postgresql:\/\//],
@@ -135,6 +152,8 @@ describe('loadConfig', () => {
       ['NUCAT_WORKER_PROJECTIONS', 'flatcontainer,searchh', /unknown name "searchh"; allowed: flatcontainer, registration, search/],
       ['NUCAT_SEARCH', 'elastic', /one of postgres, meilisearch; got "elastic"/],
       ['NUCAT_DOWNLOAD_FLUSH_MS', '5', /≥ 100/],
+      ['NUCAT_MIRROR_SOURCE', 'ftp://x', /http/],
+      ['NUCAT_MIRROR_IDS', 'a b', /invalid id pattern/],
       ['NUCAT_WORKER_PROJECTIONS', ' , ', /at least one/],
       ['NUCAT_WORKER_CONCURRENCY', '0', /from 1 to 1000/],
       ['NUCAT_WORKER_BATCH', 'many', /whole number/],

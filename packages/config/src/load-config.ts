@@ -6,11 +6,16 @@ export type WorkerProjection = 'flatcontainer' | 'registration' | 'search';
 /** pino log levels, plus `silent`. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-/** HTTP listener settings of both APIs. */
+/** HTTP listener settings of both APIs and of the worker's operations server. */
 export interface HttpConfig {
   host: string;
   readPort: number;
   publishPort: number;
+  /**
+   * Port of the worker's operations server (`/metrics`, `/health`, `/ready`); 0 runs the worker
+   * without one (several workers on one host, each given its own port or none).
+   */
+  workerPort: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
 }
@@ -25,6 +30,13 @@ export interface DatabaseConfig {
 export interface RedisConfig {
   url: string;
   prefix: string;
+}
+
+/** A source feed the worker follows continuously (replication); `source` undefined = none. */
+export interface MirrorConfig {
+  source?: string;
+  idGlobs: string[];
+  intervalMs: number;
 }
 
 /** Search backend; the app switches on `kind`. */
@@ -53,6 +65,15 @@ export interface WorkerConfig {
   pollIntervalMs: number;
 }
 
+/** What `/ready` requires of a node. */
+export interface ReadyConfig {
+  /**
+   * Most seconds the projections a node serves (read-api) or runs (worker) may lag behind the
+   * catalog while the node still answers `/ready` with 200.
+   */
+  maxLagSeconds: number;
+}
+
 /** The feed this deployment serves. */
 export interface FeedConfig {
   name: string;
@@ -61,7 +82,7 @@ export interface FeedConfig {
 /** Who may read the feed. */
 export interface AccessConfig {
   /**
-   * When true, every read path except `/health` answers 401 with a Basic challenge unless the request
+   * When true, every read path except `/health` and `/ready` answers 401 with a Basic challenge unless the request
    * presents an API key (any scope, `read` included) as the Basic password or in `X-NuGet-ApiKey`.
    */
   private: boolean;
@@ -83,6 +104,8 @@ export interface Config {
   worker: WorkerConfig;
   feed: FeedConfig;
   access: AccessConfig;
+  ready: ReadyConfig;
+  mirror: MirrorConfig;
   logLevel: LogLevel;
 }
 
@@ -102,6 +125,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_PUBLISH_URL` | `http://127.0.0.1:5001` | same |
  * | `NUCAT_HOST` | `127.0.0.1` | host name or IP address to listen on |
  * | `NUCAT_READ_PORT` / `NUCAT_PUBLISH_PORT` | `5000` / `5001` | integer 1–65535 |
+ * | `NUCAT_WORKER_PORT` | `5002` | integer 0–65535: the worker's `/metrics`, `/health`, `/ready`; 0 = none |
  * | `NUCAT_HEADERS_TIMEOUT_MS` | `60000` | integer ≥ 1, at most `NUCAT_REQUEST_TIMEOUT_MS` |
  * | `NUCAT_REQUEST_TIMEOUT_MS` | `300000` | integer ≥ 1 |
  * | `DATABASE_URL` | `postgres://nucat:nucat@127.0.0.1:5432/nucat` | `postgres://` or `postgresql://` URL (secret) |
@@ -120,7 +144,11 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_WORKER_CONCURRENCY` | `4` | integer 1–1000 |
  * | `NUCAT_WORKER_BATCH` | `500` | integer 1–100000 |
  * | `NUCAT_WORKER_POLL_MS` | `2000` | integer ≥ 1 |
+ * | `NUCAT_MIRROR_SOURCE` | — | a service index URL the worker mirrors continuously |
+ * | `NUCAT_MIRROR_IDS` | — | comma list of id globs to mirror (default: all) |
+ * | `NUCAT_MIRROR_INTERVAL_MS` | `2000` | integer ≥ 100 |
  * | `NUCAT_FEED` | `main` | 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit |
+ * | `NUCAT_READY_MAX_LAG_SECONDS` | `300` | integer ≥ 1: projection lag past which `/ready` answers 503 |
  * | `NUCAT_PRIVATE` | `false` | `true`/`false` (also `1`/`0`, `yes`/`no`, any case): reads need an API key |
  * | `NUCAT_LOG_LEVEL` | `info` | fatal, error, warn, info, debug, trace or silent (any case) |
  *
@@ -148,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     host: read.text('NUCAT_HOST', '127.0.0.1', /^[A-Za-z0-9._:%[\]-]{1,253}$/, 'a host name or IP address'),
     readPort: read.integer('NUCAT_READ_PORT', 5000, 1, 65_535),
     publishPort: read.integer('NUCAT_PUBLISH_PORT', 5001, 1, 65_535),
+    workerPort: read.integer('NUCAT_WORKER_PORT', 5002, 0, 65_535),
     headersTimeoutMs,
     requestTimeoutMs,
   };
@@ -204,10 +233,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
   const access: AccessConfig = { private: read.boolean('NUCAT_PRIVATE', false) };
 
+  const ready: ReadyConfig = { maxLagSeconds: read.integer('NUCAT_READY_MAX_LAG_SECONDS', 300, 1, 31_536_000) };
+  const mirrorSource = env['NUCAT_MIRROR_SOURCE']?.trim();
+  const mirrorIds = env['NUCAT_MIRROR_IDS']?.trim();
+  const mirror: MirrorConfig = {
+    ...(mirrorSource ? { source: read.httpUrl('NUCAT_MIRROR_SOURCE', mirrorSource) } : {}),
+    idGlobs: mirrorIds ? mirrorIds.split(',').map((g) => g.trim()).filter((g) => g.length > 0) : [],
+    intervalMs: read.integer('NUCAT_MIRROR_INTERVAL_MS', 2000, 100, MAX_TIMER_MS),
+  };
+  for (const glob of mirror.idGlobs) {
+    if (!/^[A-Za-z0-9_.*-]{1,100}$/.test(glob)) read.problem('NUCAT_MIRROR_IDS', `invalid id pattern "${glob}"`);
+  }
+
   const logLevel = read.oneOf('NUCAT_LOG_LEVEL', 'info', LOG_LEVELS, { ignoreCase: true });
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
-  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, access, logLevel });
+  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, access, ready, logLevel, mirror });
 }
 
 /** Reads variables; on a bad value it records a problem and returns the default so checking goes on. */

@@ -2,11 +2,15 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './create-db.js';
 import * as initial from './migrations/2026_11_21_1600_initial.js';
 import * as search from './migrations/2026_11_21_1700_search.js';
+import * as mirror from './migrations/2026_11_21_1800_mirror.js';
+import * as generations from './migrations/2026_11_21_1900_generations.js';
 
 /** Migrations are compiled into the package (no directory scanning), in name order. */
 const migrations: Record<string, Migration> = {
   '2026_11_21_1600_initial': initial,
   '2026_11_21_1700_search': search,
+  '2026_11_21_1800_mirror': mirror,
+  '2026_11_21_1900_generations': generations,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -111,6 +111,40 @@ export interface PackageDownloadsTable {
   updated_at: Generated<Date>;
 }
 
+/**
+ * `mirror_cursors`: how far this feed has followed another feed's catalog, per source service index.
+ * `cursor_exact` is the source's commit timestamp with its 7 fraction digits; `cursor` is it floored to
+ * microseconds. Both are null before the first commit is applied.
+ */
+export interface MirrorCursorsTable {
+  feed_id: number;
+  source: string;
+  cursor: Date | null;
+  cursor_exact: string | null;
+  source_head: Date | null;
+  updated_at: Generated<Date>;
+  items_applied: ColumnType<string, number | bigint | string | undefined, number | bigint | string>;
+  /** Written as JSON text. */
+  conflicts: ColumnType<unknown, string | undefined, string>;
+  last_error: string | null;
+}
+
+/**
+ * `projection_generations`: which key-prefix generation of a blob projection is served (`active`),
+ * being rebuilt (`building`), or being retired (`retired`, written alongside until `retire_after`,
+ * then deleted). No row = generation 0.
+ */
+export interface ProjectionGenerationsTable {
+  feed_id: number;
+  projection: string;
+  active: ColumnType<number, number | undefined, number>;
+  building: number | null;
+  started_at: Date | null;
+  switched_at: Date | null;
+  retired: number | null;
+  retire_after: Date | null;
+}
+
 export interface Database {
   feeds: FeedsTable;
   api_keys: ApiKeysTable;
@@ -121,6 +155,8 @@ export interface Database {
   projection_cursors: ProjectionCursorsTable;
   search_documents: SearchDocumentsTable;
   package_downloads: PackageDownloadsTable;
+  mirror_cursors: MirrorCursorsTable;
+  projection_generations: ProjectionGenerationsTable;
 }
 
 export type PackageRow = Selectable<PackagesTable>;
@@ -129,3 +165,5 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type CatalogItemRow = Selectable<CatalogItemsTable>;
 export type SearchDocumentRow = Selectable<SearchDocumentsTable>;
 export type PackageDownloadRow = Selectable<PackageDownloadsTable>;
+export type MirrorCursorRow = Selectable<MirrorCursorsTable>;
+export type ProjectionGenerationRow = Selectable<ProjectionGenerationsTable>;

@@ -12,3 +12,20 @@ export {
   type SendJsonOptions,
   type SendStreamOptions,
 } from './send.js';
+export {
+  HTTP_REQUEST_DURATION_METRIC,
+  UNMATCHED_ROUTE,
+  createMetrics,
+  type CreateMetricsOptions,
+  type HttpMetrics,
+} from './metrics.js';
+export { createProbes, createReadinessProbe, type ProbeOptions, type Probes, type ReadinessProbe } from './probes.js';
+export {
+  ReadinessError,
+  assertLagWithin,
+  runReadinessChecks,
+  type CheckOutcome,
+  type ReadinessCheck,
+  type ReadinessReport,
+  type RunReadinessOptions,
+} from './readiness.js';

@@ -7,7 +7,7 @@ export interface FlatContainerProjectorOptions {
   store: BlobStore;
   /** The latest catalog item of each version of an id (the catalog state). */
   loadLatestItems(lowerId: string): Promise<CatalogItem[]>;
-  /** Key prefix of the flat container in the store. @defaultValue 'flatcontainer' */
+  /** Key prefix of the flat container in the store (`g2/flatcontainer` for generation 2). @defaultValue 'flatcontainer' */
   prefix?: string;
 }
 

@@ -11,6 +11,11 @@ export interface RegistrationProjectorOptions {
   loadLatestItems(lowerId: string): Promise<CatalogItem[]>;
   /** Paging thresholds, for tests. */
   paging?: { maxInlinedLeaves?: number; leavesPerPage?: number };
+  /**
+   * Prefix of every hive's keys in the store, `""` or ending in `/` (`"g2/"` puts the hives under
+   * `g2/registration5-*`). Document URLs do not change with it. @defaultValue ''
+   */
+  root?: string;
 }
 
 /**
@@ -23,6 +28,8 @@ export interface RegistrationProjectorOptions {
  */
 export function createRegistrationProjector(options: RegistrationProjectorOptions) {
   const { store, urls, loadLatestItems } = options;
+  const root = options.root ?? '';
+  if (root !== '' && !root.endsWith('/')) throw new Error(`registration root must be empty or end in '/', got '${root}'`);
 
   return {
     async project(lowerId: string): Promise<ProjectionResult> {
@@ -45,7 +52,7 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
         // Index last: readers must never follow it to a page or leaf that is not there yet.
         const ordered = [...hive.documents].sort((a, b) => Number(a.path === indexPath) - Number(b.path === indexPath));
         for (const doc of ordered) {
-          const key = `${hive.hive}/${doc.path}`;
+          const key = `${root}${hive.hive}/${doc.path}`;
           wanted.add(key);
           const json = Buffer.from(JSON.stringify(doc.json));
           const body = hive.gzip ? gzipSync(json, { level: 9 }) : json;
@@ -54,9 +61,9 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
           await store.put(key, body);
           written += 1;
         }
-        const indexKey = `${hive.hive}/${indexPath}`;
+        const indexKey = `${root}${hive.hive}/${indexPath}`;
         if (!wanted.has(indexKey) && (await store.delete(indexKey))) deleted += 1;
-        for await (const key of store.list(`${hive.hive}/${lowerId}/`)) {
+        for await (const key of store.list(`${root}${hive.hive}/${lowerId}/`)) {
           if (!wanted.has(key) && (await store.delete(key))) deleted += 1;
         }
       }

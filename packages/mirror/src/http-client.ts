@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { MirrorSourceError } from './errors.js';
+
+/** The `fetch` the mirror uses (the global one unless a test or an app passes another). */
+export type FetchFn = typeof globalThis.fetch;
+
+/** Options of {@link createHttpClient}. */
+export interface HttpClientOptions {
+  /** @defaultValue globalThis.fetch */
+  fetch?: FetchFn;
+  /** Attempts per request for network errors, 5xx and 429. @defaultValue 3 */
+  attempts?: number;
+  /** Time limit of a JSON request. @defaultValue 60000 */
+  jsonTimeoutMs?: number;
+  /** Time limit of a download. @defaultValue 600000 */
+  downloadTimeoutMs?: number;
+  /** Delay before the first retry, doubled each time. @defaultValue 250 */
+  retryDelayMs?: number;
+}
+
+/** The outcome of {@link HttpClient.download}. */
+export interface Download {
+  size: number;
+  /** Standard base64 SHA-512 of the bytes. */
+  sha512: string;
+}
+
+/** An HTTP client for a source feed: JSON documents and package downloads, with retries. */
+export interface HttpClient {
+  /** GETs and parses a JSON document. @throws MirrorSourceError on a non-200 answer or invalid JSON. */
+  getJson(url: string): Promise<unknown>;
+  /** GETs JSON; undefined on 404. */
+  findJson(url: string): Promise<unknown>;
+  /**
+   * Streams `url` into `file` while hashing it (SHA-512). With `maxBytes`, gives up as soon as more
+   * arrive. The file is removed when the download fails.
+   */
+  download(url: string, file: string, options?: { maxBytes?: number }): Promise<Download>;
+  /** Streams `url` through SHA-512 without keeping it; undefined on 404. */
+  hash(url: string): Promise<Download | undefined>;
+}
+
+/** An error worth another attempt (network failure, 5xx, 429). */
+class RetryableError extends Error {}
+
+/** Bytes beyond the expected size: never retried. */
+class TooLargeError extends MirrorSourceError {}
+
+/** Creates an {@link HttpClient}. */
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  const attempts = options.attempts ?? 3;
+  const jsonTimeoutMs = options.jsonTimeoutMs ?? 60_000;
+  const downloadTimeoutMs = options.downloadTimeoutMs ?? 600_000;
+  const retryDelayMs = options.retryDelayMs ?? 250;
+
+  async function withRetries<T>(url: string, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (!(error instanceof RetryableError) || attempt >= attempts) {
+          if (error instanceof RetryableError) throw new MirrorSourceError(`${url}: ${error.message} (after ${attempt} attempts)`, { url });
+          throw error;
+        }
+        await sleep(retryDelayMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  async function get(url: string, timeoutMs: number, allowNotFound: boolean): Promise<Response | undefined> {
+    let response: Response;
+    try {
+      response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs), headers: { Accept: 'application/json, */*' } });
+    } catch (error) {
+      throw new RetryableError(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    }
+    if (response.status === 200) return response;
+    await response.body?.cancel().catch(() => {});
+    if (response.status === 404 && allowNotFound) return undefined;
+    if (response.status >= 500 || response.status === 429) throw new RetryableError(`HTTP ${response.status}`);
+    throw new MirrorSourceError(`GET ${url} answered ${response.status}`, { url, status: response.status });
+  }
+
+  async function json(url: string, allowNotFound: boolean): Promise<unknown> {
+    return withRetries(url, async () => {
+      const response = await get(url, jsonTimeoutMs, allowNotFound);
+      if (!response) return undefined;
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        throw new RetryableError(`reading the body failed: ${String(error)}`);
+      }
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new MirrorSourceError(`GET ${url} did not answer JSON: ${text.slice(0, 200)}`, { url });
+      }
+    });
+  }
+
+  async function stream(url: string, sink: (body: Readable, meter: Transform) => Promise<void>, maxBytes: number | undefined, allowNotFound: boolean): Promise<Download | undefined> {
+    return withRetries(url, async () => {
+      const response = await get(url, downloadTimeoutMs, allowNotFound);
+      if (!response) return undefined;
+      if (!response.body) throw new RetryableError('empty body');
+      const hash = createHash('sha512');
+      let size = 0;
+      const meter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          size += chunk.length;
+          if (maxBytes !== undefined && size > maxBytes) {
+            return done(new TooLargeError(`GET ${url} sent more than the ${maxBytes} bytes its catalog leaf announces`, { url, maxBytes }));
+          }
+          hash.update(chunk);
+          done(null, chunk);
+        },
+      });
+      try {
+        await sink(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), meter);
+      } catch (error) {
+        if (error instanceof MirrorSourceError) throw error;
+        throw new RetryableError(`download failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      return { size, sha512: hash.digest('base64') };
+    });
+  }
+
+  return {
+    getJson: (url) => json(url, false),
+    findJson: (url) => json(url, true),
+    async download(url, file, downloadOptions = {}) {
+      try {
+        const result = await stream(url, (body, meter) => pipeline(body, meter, createWriteStream(file)), downloadOptions.maxBytes, false);
+        return result!;
+      } catch (error) {
+        await rm(file, { force: true });
+        throw error;
+      }
+    },
+    hash: (url) =>
+      stream(
+        url,
+        // The meter hashes; the bytes are dropped.
+        (body, meter) => pipeline(body, meter, new Writable({ write: (_chunk, _encoding, done) => done() })),
+        undefined,
+        true,
+      ),
+  };
+}

@@ -4,6 +4,7 @@ import * as initial from './migrations/2026_11_21_1600_initial.js';
 import * as search from './migrations/2026_11_21_1700_search.js';
 import * as mirror from './migrations/2026_11_21_1800_mirror.js';
 import * as generations from './migrations/2026_11_21_1900_generations.js';
+import * as searchPerf from './migrations/2026_11_21_2000_search_perf.js';
 
 /** Migrations are compiled into the package (no directory scanning), in name order. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_1700_search': search,
   '2026_11_21_1800_mirror': mirror,
   '2026_11_21_1900_generations': generations,
+  '2026_11_21_2000_search_perf': searchPerf,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

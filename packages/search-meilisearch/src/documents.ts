@@ -86,9 +86,13 @@ export const DISPLAYED_ATTRIBUTES = [
 export function toMeiliDocumentBody(document: SearchDocument): MeiliDocumentBody {
   const { lowerId } = document;
   const tokens = tokenizeId(document.id);
+  // Whole words of the id too (split on . - _ only), as the contract asks: `aspnetcore` and
+  // `aspnetcore.mvc` find Microsoft.AspNetCore.Mvc, not only the camelCase parts.
+  const wholeWords = lowerId.split(/[.\-_]+/).filter((word) => word !== '');
   // One word list per field instance: a run never spans two tags or two authors.
   const instances: [RunField, string[]][] = [
     ['id', tokens],
+    ['id', wholeWords],
     ['title', textWords(document.title)],
     ['description', textWords(document.description)],
     ['summary', textWords(document.summary)],
@@ -103,7 +107,7 @@ export function toMeiliDocumentBody(document: SearchDocument): MeiliDocumentBody
     // Values too long to compare are left out: no query could match them (see filter.ts).
     lowerIdPrefixes: prefixesOf(lowerId).filter(fitsFilterValue),
     idSubstrings: substringsOf(lowerId).filter(fitsFilterValue),
-    idTokenPrefixes: prefixesOfAll(tokens).filter(fitsFilterValue),
+    idTokenPrefixes: [...new Set(prefixesOfAll([...tokens, ...wholeWords]))].filter(fitsFilterValue),
     wordRuns: [...runs].filter(fitsFilterValue),
     packageTypesLower: [...new Set(document.packageTypes.map((name) => name.toLowerCase()))].filter(fitsFilterValue),
     versionsLower: document.versions.map((v) => v.lowerVersion.toLowerCase()).filter(fitsFilterValue),

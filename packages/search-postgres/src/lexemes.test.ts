@@ -88,9 +88,23 @@ describe('tsvector and tsquery text', () => {
     expect(text).toContain("'king':16C");
   });
 
-  it('gives the parts of a camelCase word consecutive positions', () => {
+  it('writes text with camelCase words twice: whole words, then the words with camelCase split', () => {
     const text = searchVectorText(document({ id: 'Contoso.JsonHelpers', lowerId: 'contoso.jsonhelpers', title: '', tags: [], description: '', authors: [] }));
-    expect(text).toBe("'contoso.jsonhelpers':1A 'contoso':1A 'jsonhelpers':2A 'json':2A 'helpers':3A");
+    // whole words: 1 contoso, 2 jsonhelpers; gap at 3; parts: 4 contoso, 5 json, 6 helpers.
+    expect(text).toBe("'contoso.jsonhelpers':1A 'contoso':1A,4A 'jsonhelpers':2A 'json':5A 'helpers':6A");
+  });
+
+  it('lines up the whole words of an id with a camelCase segment that is not the last one', () => {
+    const text = searchVectorText(
+      document({ id: 'Microsoft.AspNetCore.Mvc', lowerId: 'microsoft.aspnetcore.mvc', title: '', tags: [], description: '', authors: [] }),
+    );
+    // `microsoft.aspnetcore.mvc` as a query is the phrase microsoft <-> aspnetcore <-> mvc: 1, 2, 3.
+    expect(text).toBe("'microsoft.aspnetcore.mvc':1A 'microsoft':1A,5A 'aspnetcore':2A 'mvc':3A,9A 'asp':6A 'net':7A 'core':8A");
+  });
+
+  it('leaves text without camelCase words at one position per word', () => {
+    const text = fieldVectorText(document({ title: 'fast json', tags: [], description: '', authors: [] }));
+    expect(text).toBe("'title:fast':1 'title:json':2");
   });
 
   it('tags field lexemes with the field name', () => {

@@ -12,6 +12,15 @@
  * `newtonsoft.json`) can be matched as a phrase: its words adjacent and in order. Consecutive
  * pieces of text (fields, tags, authors) are separated by an unused position so that no phrase
  * spans two of them.
+ *
+ * A piece of text with camelCase words is written twice, as two runs of positions separated by an
+ * unused one: first its whole words (`microsoft aspnetcore mvc`), then the same words with each
+ * camelCase word replaced by its parts (`microsoft asp net core mvc`). A query word is one position
+ * whatever it matches, so every phrase a query can ask for lines up in one of the runs: the whole
+ * words as typed in an id (`Microsoft.AspNetCore.Mvc`, `aspnetcore.mvc`, lowercased or not) in the
+ * first, the parts (`"json helpers"`, `asp.net.core`) in the second. A single run giving a
+ * camelCase word one position per part and its whole at the first of them cannot serve both:
+ * `microsoft.aspnetcore.mvc` would need `mvc` right after `aspnetcore`, three positions away.
  */
 import type { SearchDocument } from '@nucat/search';
 
@@ -92,16 +101,20 @@ class VectorBuilder {
   readonly #positions = new Map<string, { position: number; weight?: Weight }[]>();
   #next = 1;
 
-  /** Adds the words of one piece of text at the next positions, then leaves a gap. */
+  /**
+   * Adds the words of one piece of text at the next positions, then leaves a gap: the whole words,
+   * and when some are camelCase, a gap and the words again with those split into their parts.
+   */
   addText(text: string, options: { weight?: Weight; prefix?: string; first?: string } = {}): void {
     const prefix = options.prefix ?? '';
-    // A camelCase word spans as many positions as it has parts, so that `json helpers` is a phrase
-    // in `JsonHelpers`; the whole word takes the first of them.
+    const list = words(text);
     if (options.first !== undefined) this.#add(prefix + options.first, this.#next, options.weight);
-    for (const word of words(text)) {
-      this.#add(prefix + word.whole, this.#next, options.weight);
-      word.parts.forEach((part, i) => this.#add(prefix + part, this.#next + i, options.weight));
-      this.#next += Math.max(1, word.parts.length);
+    for (const word of list) this.#add(prefix + word.whole, this.#next++, options.weight);
+    if (list.some((word) => word.parts.length > 0)) {
+      this.#next += 1;
+      for (const word of list) {
+        for (const part of word.parts.length > 0 ? word.parts : [word.whole]) this.#add(prefix + part, this.#next++, options.weight);
+      }
     }
     this.#next += 1;
   }

@@ -49,11 +49,41 @@ interface Ranking {
   terms: readonly string[];
 }
 
-interface MatchRow {
+/**
+ * The rows one search or autocomplete asks for: a feed's variant, narrowed by `filters`, ranked by
+ * `tier` (when the query has terms to rank by) and then by downloads and lower id.
+ */
+interface Selection {
+  feedId: number;
+  variant: SearchVariant;
+  /** The package type condition, if any. */
+  packageType: Fragment[];
+  /** Conditions of the query text (terms, fields, autocomplete prefix). */
+  filters: Fragment[];
+  /** The rank tier of a row (higher first); undefined when every match ranks alike. */
+  tier: Fragment | undefined;
+}
+
+/** A page of hits and the number of all matches. */
+interface Page<Row> {
+  totalHits: number;
+  rows: Row[];
+}
+
+/** A row of {@link selectMatches}: the count, and a hit of the page unless the page is empty. */
+interface CountedRow {
+  total_hits: string;
+  page_lower_id: string | null;
+}
+
+interface HitRow {
   document: unknown;
   total_downloads: string;
   downloads: Record<string, number> | null;
-  total_hits: string;
+}
+
+interface IdRow {
+  id: string;
 }
 
 /**
@@ -66,8 +96,12 @@ interface MatchRow {
  * - Words are matched as prefixes; all free terms must match. Ranking: exact id, then id prefix,
  *   then every term in the id's tokens, then every term in id/title/tags, then anything else; within
  *   a tier by total downloads, then by lower-case id (byte order).
- * - Every search runs in its own transaction with `statement_timeout` set locally; a timeout throws
- *   {@link SearchUnavailableError} (`unavailable`, 503).
+ * - A page is found from narrow columns (lower id, tier, downloads) and only its rows' documents
+ *   are read; the total is an exact count of the same conditions, never of the jsonb. See
+ *   {@link findPage}.
+ * - Every search runs in its own read-only REPEATABLE READ transaction (page and count see one
+ *   snapshot) with `statement_timeout` set locally; a timeout throws {@link SearchUnavailableError}
+ *   (`unavailable`, 503).
  * - `flush()` does nothing (writes are visible when they resolve); `close()` does nothing (the
  *   database belongs to the caller).
  *
@@ -80,11 +114,12 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
   const { db } = options;
   const timeoutMs = options.statementTimeoutMs ?? 5_000;
 
-  /** Runs read queries in a transaction whose statement_timeout ends with it. */
+  /** Runs read queries in one snapshot, in a transaction whose statement_timeout ends with it. */
   async function withTimeout<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
-      return await db.transaction().execute(async (trx) => {
-        await sql`SELECT set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
+      return await db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
+        // JIT compiling the larger scans costs tens of milliseconds and buys nothing for these expressions.
+        await sql`SELECT set_config('statement_timeout', ${String(timeoutMs)}, true), set_config('jit', 'off', true)`.execute(trx);
         return fn(trx);
       });
     } catch (error) {
@@ -160,32 +195,40 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
     },
 
     async search(feedId, query) {
-      const where = [sql`feed_id = ${feedId}`, sql`variant = ${query.variant}`, ...packageTypeFilter(query.packageType), ...queryFilters(query)];
-      const ranking = rankingTerms(query);
+      const selection: Selection = {
+        feedId,
+        variant: query.variant,
+        packageType: packageTypeFilter(query.packageType),
+        filters: queryFilters(query),
+        tier: rankTier(rankingTerms(query)),
+      };
       return withTimeout(async (trx) => {
-        const rows = await selectRanked(trx, where, rankTier(ranking), query.skip, query.take);
-        const totalHits = rows[0] !== undefined ? Number(rows[0].total_hits) : await countMatches(trx, where, query.skip, query.take);
-        return { totalHits, hits: rows.map(toHit) } satisfies SearchResult;
+        const page = await findPage<HitRow>(trx, selection, query.skip, query.take, sql`d.document, d.total_downloads, d.downloads`);
+        return { totalHits: page.totalHits, hits: page.rows.map(toHit) } satisfies SearchResult;
       });
     },
 
     async autocompleteIds(feedId, options) {
       const prefix = asciiLower(options.prefix).trim();
-      const where = [sql`feed_id = ${feedId}`, sql`variant = ${options.variant}`, ...packageTypeFilter(options.packageType)];
-      let tier: Fragment = sql`0`;
+      const selection: Selection = {
+        feedId,
+        variant: options.variant,
+        packageType: packageTypeFilter(options.packageType),
+        filters: [],
+        tier: undefined,
+      };
       if (prefix !== '') {
         const words = queryWords(prefix);
         // A token can start with the prefix only when the prefix is a single word (`json`, not `json.n`).
         const single = words.length === 1 && words[0] === prefix;
         const tokenQuery = single ? termsQueryText([prefix], { weights: 'A' }) : undefined;
         const idPrefix = prefix.includes('\0') ? sql`false` : sql`lower_id LIKE ${`${escapeLike(prefix)}%`} ESCAPE '!'`;
-        where.push(tokenQuery === undefined ? idPrefix : sql`(${idPrefix} OR search_vector @@ ${tokenQuery}::tsquery)`);
-        tier = rankTier({ whole: prefix, terms: single ? [prefix] : [] });
+        selection.filters.push(tokenQuery === undefined ? idPrefix : sql`(${idPrefix} OR search_vector @@ ${tokenQuery}::tsquery)`);
+        selection.tier = rankTier({ whole: prefix, terms: single ? [prefix] : [] });
       }
       return withTimeout(async (trx) => {
-        const rows = await selectRanked(trx, where, tier, options.skip, options.take);
-        const totalHits = rows[0] !== undefined ? Number(rows[0].total_hits) : await countMatches(trx, where, options.skip, options.take);
-        return { totalHits, ids: rows.map((row) => toDocument(row.document).id) };
+        const page = await findPage<IdRow>(trx, selection, options.skip, options.take, sql`d.document->>'id' AS id`);
+        return { totalHits: page.totalHits, ids: page.rows.map((row) => row.id) };
       });
     },
 
@@ -241,9 +284,20 @@ function packageTypeFilter(packageType: string | undefined): Fragment[] {
 function queryFilters(search: SearchQuery): Fragment[] {
   const { terms, fields } = search.query;
   const where: Fragment[] = [];
-  // Every term must match; the words of one term (`"fast json"`, `newtonsoft.json`) as a phrase.
-  const free = termsQueryText(terms);
-  if (free !== undefined) where.push(sql`search_vector @@ ${free}::tsquery`);
+  // Every term must match: its words (`"fast json"`, `newtonsoft.json`) as a phrase, or the whole
+  // term as the start of the id. The phrase alone finds ids typed in full (lexemes.ts lines the
+  // words up); the id prefix makes sure, whatever the tokenizer does, that an id is found by its
+  // own text, as `packageid:` and autocomplete find it. A term without words is ignored.
+  for (const term of terms) {
+    const phrase = termsQueryText([term]);
+    if (phrase === undefined) continue;
+    const lower = asciiLower(term).trim();
+    where.push(
+      lower.includes('\0') || /\s/.test(lower)
+        ? sql`search_vector @@ ${phrase}::tsquery`
+        : sql`(search_vector @@ ${phrase}::tsquery OR lower_id LIKE ${`${escapeLike(lower)}%`} ESCAPE '!')`,
+    );
+  }
 
   for (const value of fields.id ?? []) {
     // `id:x` matches ids with x as a token prefix or a substring. Every id token is a substring of
@@ -283,8 +337,8 @@ function rankingTerms(search: SearchQuery): Ranking | undefined {
  * The rank tier of a row: 4 exact id, 3 id starts with the query, 2 every term matches the id's
  * tokens, 1 every term matches in the id, title or tags, 0 otherwise (description, authors, summary).
  */
-function rankTier(ranking: Ranking | undefined): Fragment {
-  if (ranking === undefined) return sql`0`;
+function rankTier(ranking: Ranking | undefined): Fragment | undefined {
+  if (ranking === undefined) return undefined;
   const cases: Fragment[] = [];
   if (ranking.whole !== '' && !ranking.whole.includes('\0')) {
     cases.push(sql`WHEN lower_id = ${ranking.whole} THEN 4`);
@@ -294,31 +348,81 @@ function rankTier(ranking: Ranking | undefined): Fragment {
   const inIdOrTitle = termsQueryText(ranking.terms, { weights: 'AB' });
   if (inId !== undefined) cases.push(sql`WHEN search_vector @@ ${inId}::tsquery THEN 2`);
   if (inIdOrTitle !== undefined) cases.push(sql`WHEN search_vector @@ ${inIdOrTitle}::tsquery THEN 1`);
-  if (cases.length === 0) return sql`0`;
+  if (cases.length === 0) return undefined;
   return sql`CASE ${sql.join(cases, sql` `)} ELSE 0 END`;
 }
 
-async function selectRanked(
-  trx: Transaction<Database>,
-  where: Fragment[],
-  tier: Fragment,
-  skip: number,
-  take: number,
-): Promise<MatchRow[]> {
-  const result = await sql<MatchRow>`
-    SELECT document, total_downloads, downloads, count(*) OVER () AS total_hits
-      FROM (SELECT document, total_downloads, downloads, lower_id, ${tier} AS tier
-              FROM search_documents
-             WHERE ${sql.join(where, sql` AND `)}) AS matches
-     ORDER BY tier DESC, total_downloads DESC, lower_id ASC
-     LIMIT ${clampTake(take)} OFFSET ${clampSkip(skip)}`.execute(trx);
-  return result.rows;
+/**
+ * One page of matches, best first, and the number of all matches; `columns` are read (from `d`,
+ * the page's rows) for the page only.
+ *
+ * Pages are found from narrow columns (`lower_id`, `total_downloads`, the tier) and only the rows
+ * of the page are joined back by primary key for their documents, so sorting thousands of matches
+ * never carries (or spills) jsonb. How the page and the count are found depends on the query:
+ *
+ * - Nothing but the variant and maybe a package type (the "Browse" tab): `count(*)` of the variant
+ *   (an index-only scan: the primary key, or the browse index, which includes `package_types`), then
+ *   the page from the browse index `(feed_id, variant, total_downloads DESC, lower_id)`, which stops
+ *   after the page.
+ * - Text terms or fields: the matches are found once, through the GIN/trigram/btree indexes of their
+ *   conditions, into a materialised set of narrow rows that gives both the count and the page (a
+ *   top-N sort). Counting needs every match anyway, and the set is a barrier the planner cannot
+ *   see through: it never walks the browse index testing each row, which is what a selective
+ *   field query (`tags:redis`) ordered by downloads tempted it into.
+ */
+async function findPage<Row>(trx: Transaction<Database>, selection: Selection, skip: number, take: number, columns: Fragment): Promise<Page<Row>> {
+  const offset = clampSkip(skip);
+  const limit = clampTake(take);
+  if (selection.tier === undefined && selection.filters.length === 0) {
+    const totalHits = await countMatches(trx, selection);
+    if (limit === 0 || offset >= totalHits) return { totalHits, rows: [] };
+    const result = await sql<Row>`
+      SELECT ${columns}
+        FROM (SELECT lower_id, total_downloads FROM search_documents WHERE ${matchConditions(selection)}
+               ORDER BY total_downloads DESC, lower_id LIMIT ${limit} OFFSET ${offset}) AS page
+        JOIN search_documents AS d ON d.feed_id = ${selection.feedId} AND d.variant = ${selection.variant} AND d.lower_id = page.lower_id
+       ORDER BY page.total_downloads DESC, page.lower_id`.execute(trx);
+    return { totalHits, rows: result.rows };
+  }
+  return selectMatches<Row>(trx, selection, offset, limit, columns);
 }
 
-/** Counts the matches when the page came back empty (skip past the end, or take 0). */
-async function countMatches(trx: Transaction<Database>, where: Fragment[], skip: number, take: number): Promise<number> {
-  if (clampSkip(skip) === 0 && clampTake(take) > 0) return 0;
-  const result = await sql<{ count: string }>`SELECT count(*) AS count FROM search_documents WHERE ${sql.join(where, sql` AND `)}`.execute(trx);
+/** The page and the count from one pass over the matches (see {@link findPage}). */
+async function selectMatches<Row>(
+  trx: Transaction<Database>,
+  selection: Selection,
+  offset: number,
+  limit: number,
+  columns: Fragment,
+): Promise<Page<Row>> {
+  const tier = selection.tier ?? sql`0`;
+  const order = selection.tier === undefined ? sql`total_downloads DESC, lower_id` : sql`tier DESC, total_downloads DESC, lower_id`;
+  // One row even for an empty page (skip past the end, take 0): the count comes with every row.
+  const result = await sql<CountedRow & Row>`
+    WITH matches AS MATERIALIZED (
+           SELECT lower_id, total_downloads, ${tier} AS tier FROM search_documents WHERE ${matchConditions(selection)}),
+         page AS (
+           SELECT lower_id, total_downloads, tier FROM matches ORDER BY ${order} LIMIT ${limit} OFFSET ${offset})
+    SELECT (SELECT count(*) FROM matches) AS total_hits, page.lower_id AS page_lower_id, ${columns}
+      FROM (SELECT) AS one
+      LEFT JOIN (page JOIN search_documents AS d
+                   ON d.feed_id = ${selection.feedId} AND d.variant = ${selection.variant} AND d.lower_id = page.lower_id) ON true
+     ORDER BY page.tier DESC, page.total_downloads DESC, page.lower_id`.execute(trx);
+  const first = result.rows[0];
+  return {
+    totalHits: Number(first?.total_hits ?? 0),
+    rows: result.rows.filter((row) => row.page_lower_id !== null),
+  };
+}
+
+function matchConditions(selection: Selection): Fragment {
+  const { feedId, variant, packageType, filters } = selection;
+  return sql.join([sql`feed_id = ${feedId}`, sql`variant = ${variant}`, ...packageType, ...filters], sql` AND `);
+}
+
+/** Counts every match (used for the empty query only: an index-only count, see {@link findPage}). */
+async function countMatches(trx: Transaction<Database>, selection: Selection): Promise<number> {
+  const result = await sql<{ count: string }>`SELECT count(*) AS count FROM search_documents WHERE ${matchConditions(selection)}`.execute(trx);
   return Number(result.rows[0]?.count ?? 0);
 }
 
@@ -330,7 +434,7 @@ function clampTake(take: number): number {
   return Number.isFinite(take) && take > 0 ? Math.floor(take) : 0;
 }
 
-function toHit(row: MatchRow): SearchHit {
+function toHit(row: HitRow): SearchHit {
   return { document: toDocument(row.document), totalDownloads: Number(row.total_downloads), downloads: { ...(row.downloads ?? {}) } };
 }
 

@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { PostgresQueryCompiler, sql, type CompiledQuery, type Kysely } from 'kysely';
+import type { Database } from '@nucat/db';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { parseSearchQuery, type SearchDocument, type SearchQuery, type SearchVariant } from '@nucat/search';
@@ -76,13 +77,83 @@ describe('postgres search backend (PostgreSQL specifics)', () => {
     expect(role.rows[0]?.rolsuper).toBe(false);
   });
 
-  it('has GIN indexes on both tsvectors and a trigram index on lower_id', async () => {
+  it('has GIN indexes on both tsvectors for each variant and a trigram index on lower_id', async () => {
     const { rows } = await sql<{ indexname: string; indexdef: string }>`
       SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'search_documents' ORDER BY indexname`.execute(db);
     const gin = Object.fromEntries(rows.filter((r) => r.indexdef.includes('USING gin')).map((r) => [r.indexname, r.indexdef]));
-    expect(gin['search_documents_search_vector']).toContain('(search_vector)');
-    expect(gin['search_documents_field_vector']).toContain('(field_vector)');
+    for (const variant of ['semver1-stable', 'semver1-prerelease', 'semver2-stable', 'semver2-prerelease']) {
+      const suffix = variant.replace('-', '_');
+      expect(gin[`search_documents_search_vector_${suffix}`]).toMatch(new RegExp(`\\(search_vector\\) WHERE \\(variant = '${variant}'::text\\)`));
+      expect(gin[`search_documents_field_vector_${suffix}`]).toMatch(new RegExp(`\\(field_vector\\) WHERE \\(variant = '${variant}'::text\\)`));
+    }
     expect(gin['search_documents_lower_id_trgm']).toContain('gin_trgm_ops');
+    const browse = rows.find((r) => r.indexname === 'search_documents_browse')?.indexdef;
+    expect(browse).toContain('(feed_id, variant, total_downloads DESC, lower_id) INCLUDE (package_types)');
+  });
+
+  describe('query plans over a larger index', () => {
+    const ROWS = 10_000;
+    beforeEach(async () => {
+      // Every row tagged `common`, five `rare`; one in fifty a tool; documents of some size (as real
+      // ones are, so that reading the table costs more than reading an index). Analysed and
+      // vacuumed (statistics, visibility map) like a live index.
+      await sql`
+        INSERT INTO search_documents (feed_id, variant, lower_id, document, search_vector, field_vector, id_tokens, total_downloads, package_types, versions)
+        SELECT 1, 'semver2-stable', 'contoso.p' || g, ${JSON.stringify(doc('Contoso.P', { description: 'x'.repeat(600) }))}::jsonb || jsonb_build_object('id', 'Contoso.P' || g, 'lowerId', 'contoso.p' || g), '''contoso'':1A',
+               (CASE WHEN g % 2000 = 0 THEN '''tags:common'':1 ''tags:rare'':3' ELSE '''tags:common'':1' END)::tsvector, 'contoso',
+               g, CASE WHEN g % 50 = 0 THEN '{dotnettool}'::text[] ELSE '{dependency}'::text[] END, '{1.0.0}'
+          FROM generate_series(1, ${ROWS}) AS g`.execute(db);
+      await sql`VACUUM ANALYZE search_documents`.execute(db);
+    });
+
+    /** The plans (EXPLAIN ANALYZE) of the statements one search runs, and its result. */
+    async function plansOf(run: (backend: ReturnType<typeof createPostgresSearchBackend>) => Promise<unknown>): Promise<string[]> {
+      const compiler = new PostgresQueryCompiler();
+      const captured: CompiledQuery[] = [];
+      const logged: Kysely<Database> = db.withPlugin({
+        transformQuery: (args) => {
+          captured.push(compiler.compileQuery(args.node, args.queryId));
+          return args.node;
+        },
+        transformResult: async (args) => args.result,
+      });
+      await run(createPostgresSearchBackend({ db: logged }));
+      const plans: string[] = [];
+      for (const query of captured.filter((q) => q.sql.includes('search_documents'))) {
+        const { rows } = await db.executeQuery<{ 'QUERY PLAN': string }>({ ...query, sql: `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${query.sql}` });
+        plans.push(rows.map((row) => row['QUERY PLAN']).join('\n'));
+      }
+      return plans;
+    }
+
+    it('browses from the browse index, stopping after the page, and counts from an index only', async () => {
+      const plans = await plansOf(async (backend) => {
+        const result = await backend.search(FEED, query('', { take: 20 }));
+        expect(result.totalHits).toBe(ROWS);
+        expect(result.hits[0]?.document.id).toBe(`Contoso.P${ROWS}`);
+      });
+      const joined = plans.join('\n');
+      expect(joined).toMatch(/Index Only Scan using search_documents_\w+ on search_documents \(actual rows=10000 /);
+      expect(joined).toMatch(/Index Only Scan using search_documents_browse on search_documents \(actual rows=20 /);
+      expect(joined).not.toContain('Sort Method: external');
+    });
+
+    it('counts and pages the empty query with a package type from the browse index alone', async () => {
+      const plans = await plansOf(async (backend) => {
+        expect((await backend.search(FEED, query('', { packageType: 'DotnetTool' }))).totalHits).toBe(ROWS / 50);
+      });
+      for (const plan of plans) expect(plan).toMatch(/Index Only Scan using search_documents_browse/);
+    });
+
+    it("finds a selective field query through the variant's GIN index, not by walking the browse index", async () => {
+      const plans = await plansOf(async (backend) => {
+        const result = await backend.search(FEED, query('tags:rare'));
+        expect(result.totalHits).toBe(ROWS / 2000);
+      });
+      expect(plans).toHaveLength(1);
+      expect(plans[0]).toContain('Bitmap Index Scan on search_documents_field_vector_semver2_stable');
+      expect(plans[0]).not.toContain('search_documents_browse');
+    });
   });
 
   it('answers an id substring (LIKE) from the trigram index', async () => {

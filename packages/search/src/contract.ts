@@ -31,8 +31,11 @@ export interface SearchBackendUnderTest {
  *
  * Pinned semantics, in short:
  * - ranking tiers: exact id, then id prefix, then id token (prefix of a token of the id, split on
- *   `.`, `-`, `_` and camelCase), then matches in other fields; inside the id tiers and for an empty
- *   query, by total downloads descending then lowerId ascending;
+ *   `.`, `-`, `_` and camelCase, or of a whole word between separators: `aspnet` matches
+ *   `Microsoft.AspNetCore.Mvc`; or a run of such words, `aspnetcore.mvc`), then matches in other
+ *   fields; inside the id tiers and for an empty query, by total downloads descending then lowerId
+ *   ascending;
+ * - an id typed in full as free text, in any case, finds that id first (`Microsoft.AspNetCore.Mvc`);
  * - every free term must match (AND) in id, title, tags, description, authors or summary; field
  *   terms (AND as well) match their field only; `packageid:` is exact, `id:` a token prefix or a
  *   literal substring, `version:` a normalized version, `owner:` nothing;
@@ -49,6 +52,7 @@ export interface SearchBackendUnderTest {
 export function runSearchBackendContract(name: string, make: () => Promise<SearchBackendUnderTest>): void {
   describe(`SearchBackend contract: ${name}`, () => {
     describe('ranking and matching', () => rankingAndMatching(make));
+    describe('exact ids and camelCase ids', () => exactIds(make));
     describe('fields', () => fields(make));
     describe('paging and package types', () => pagingAndPackageTypes(make));
     describe('autocomplete ids', () => autocompleteIds(make));
@@ -412,6 +416,91 @@ function rankingAndMatching(make: () => Promise<SearchBackendUnderTest>): void {
   it('finds nothing for a word that appears nowhere', async () => {
     const result = await h.search('xylophone');
     expect(result).toEqual({ totalHits: 0, hits: [] });
+  });
+}
+
+/**
+ * Ids as people type them: dotted, camelCase segments anywhere (not only last), digits inside
+ * words. Downloads (total): Contoso.MvcExtras 20000, Microsoft.AspNetCore 9000, AWSSDK.Core 9000,
+ * System.IO 8000, Microsoft.AspNetCore.Mvc.Core 5000, xunit 5000, Microsoft.AspNetCore.Mvc 1000,
+ * AWSSDK.S3Control 700, xunit.runner.console 600, Newtonsoft.Json.Bson 500, AWSSDK.S3 400,
+ * xunit.runner.visualstudio 300, System.IO.Pipelines 200, Newtonsoft.Json 100, Contoso.Log4Net 50,
+ * Contoso.Log4Net.Http2Client 10.
+ */
+const ID_CATALOGUE: PackageSpec[] = [
+  { id: 'Microsoft.AspNetCore.Mvc', description: 'Model view controller framework for web apps.', downloads: { '1.0.0': 1000 } },
+  { id: 'Microsoft.AspNetCore.Mvc.Core', description: 'Core pieces of the framework.', downloads: { '1.0.0': 5000 } },
+  { id: 'Microsoft.AspNetCore', description: 'Web host.', downloads: { '1.0.0': 9000 } },
+  { id: 'Contoso.MvcExtras', description: 'Extensions for microsoft.aspnetcore.mvc applications.', downloads: { '1.0.0': 20000 } },
+  { id: 'Newtonsoft.Json', description: 'Serializer.', downloads: { '1.0.0': 100 } },
+  { id: 'Newtonsoft.Json.Bson', description: 'Binary serializer.', downloads: { '1.0.0': 500 } },
+  { id: 'xunit', description: 'Unit tests.', downloads: { '1.0.0': 5000 } },
+  { id: 'xunit.runner.visualstudio', description: 'Runs tests in the IDE.', downloads: { '1.0.0': 300 } },
+  { id: 'xunit.runner.console', description: 'Runs tests from a shell.', downloads: { '1.0.0': 600 } },
+  { id: 'System.IO', description: 'Streams.', downloads: { '1.0.0': 8000 } },
+  { id: 'System.IO.Pipelines', description: 'High-performance streaming.', downloads: { '1.0.0': 200 } },
+  { id: 'AWSSDK.Core', description: 'Cloud client core.', downloads: { '1.0.0': 9000 } },
+  { id: 'AWSSDK.S3', description: 'Object storage client.', downloads: { '1.0.0': 400 } },
+  { id: 'AWSSDK.S3Control', description: 'Object storage control plane client.', downloads: { '1.0.0': 700 } },
+  { id: 'Contoso.Log4Net', description: 'Logging adapter.', downloads: { '1.0.0': 50 } },
+  { id: 'Contoso.Log4Net.Http2Client', description: 'Logs requests.', downloads: { '1.0.0': 10 } },
+];
+
+function exactIds(make: () => Promise<SearchBackendUnderTest>): void {
+  const h = new Harness(make);
+  beforeAll(() => h.seed(ID_CATALOGUE));
+
+  it('finds an id with a camelCase segment before the last one, typed exactly, in any case', async () => {
+    const expected = ['Microsoft.AspNetCore.Mvc', 'Microsoft.AspNetCore.Mvc.Core', 'Contoso.MvcExtras'];
+    for (const q of ['Microsoft.AspNetCore.Mvc', 'microsoft.aspnetcore.mvc', 'MICROSOFT.ASPNETCORE.MVC']) {
+      const result = await h.search(q);
+      expect(result.hits.map((hit) => hit.document.id), q).toEqual(expected);
+      expect(result.totalHits, q).toBe(expected.length);
+    }
+  });
+
+  it('ranks the exact id first, ahead of ids that start with it and have more downloads', async () => {
+    const cases: [string, string[]][] = [
+      ['Newtonsoft.Json', ['Newtonsoft.Json', 'Newtonsoft.Json.Bson']],
+      ['xunit.runner.visualstudio', ['xunit.runner.visualstudio']],
+      ['xunit.runner', ['xunit.runner.console', 'xunit.runner.visualstudio']],
+      ['System.IO.Pipelines', ['System.IO.Pipelines']],
+      ['system.io.pipelines', ['System.IO.Pipelines']],
+      ['AWSSDK.S3', ['AWSSDK.S3', 'AWSSDK.S3Control']],
+      ['awssdk.s3', ['AWSSDK.S3', 'AWSSDK.S3Control']],
+      ['Microsoft.AspNetCore', ['Microsoft.AspNetCore', 'Microsoft.AspNetCore.Mvc.Core', 'Microsoft.AspNetCore.Mvc', 'Contoso.MvcExtras']],
+      ['Contoso.Log4Net.Http2Client', ['Contoso.Log4Net.Http2Client']],
+      ['contoso.log4net', ['Contoso.Log4Net', 'Contoso.Log4Net.Http2Client']],
+    ];
+    for (const [q, expected] of cases) expect(await h.ids(q), q).toEqual(expected);
+  });
+
+  it('matches a whole camelCase word of an id, and a prefix of it', async () => {
+    const aspNetCore = ['Microsoft.AspNetCore', 'Microsoft.AspNetCore.Mvc.Core', 'Microsoft.AspNetCore.Mvc'];
+    expect(await h.ids('AspNetCore')).toEqual([...aspNetCore, 'Contoso.MvcExtras']);
+    expect(await h.ids('aspnetcore')).toEqual([...aspNetCore, 'Contoso.MvcExtras']);
+    expect((await h.ids('aspnet')).slice(0, 3)).toEqual(aspNetCore);
+    expect((await h.ids('AspNet')).slice(0, 3)).toEqual(aspNetCore);
+  });
+
+  it('matches the parts of a camelCase word, alone or as a phrase', async () => {
+    expect(await h.ids('"asp net core"')).toEqual(['Microsoft.AspNetCore', 'Microsoft.AspNetCore.Mvc.Core', 'Microsoft.AspNetCore.Mvc']);
+    expect(await h.ids('s3control')).toEqual(['AWSSDK.S3Control']);
+    expect(await h.ids('http2')).toEqual(['Contoso.Log4Net.Http2Client']);
+  });
+
+  it('matches a dotted or quoted run of whole id words that is not a prefix of the id', async () => {
+    const expected = ['Microsoft.AspNetCore.Mvc.Core', 'Microsoft.AspNetCore.Mvc', 'Contoso.MvcExtras'];
+    expect(await h.ids('aspnetcore.mvc')).toEqual(expected);
+    expect(await h.ids('AspNetCore.Mvc')).toEqual(expected);
+    expect(await h.ids('"aspnetcore mvc"')).toEqual(expected);
+    expect(await h.ids('runner.visualstudio')).toEqual(['xunit.runner.visualstudio']);
+  });
+
+  it('agrees with packageid: and autocomplete', async () => {
+    expect(await h.ids('packageid:Microsoft.AspNetCore.Mvc')).toEqual(['Microsoft.AspNetCore.Mvc']);
+    expect((await h.autocomplete('Microsoft.AspNetCore.M')).ids).toEqual(['Microsoft.AspNetCore.Mvc.Core', 'Microsoft.AspNetCore.Mvc']);
+    expect((await h.autocomplete('aspnet')).ids).toEqual(['Microsoft.AspNetCore', 'Microsoft.AspNetCore.Mvc.Core', 'Microsoft.AspNetCore.Mvc']);
   });
 }
 

@@ -13,7 +13,8 @@ import { tokenizeId } from './tokenize.js';
 
 /**
  * How well a document matches, best first: the id equals the term, the id starts with it, a token
- * of the id starts with it, or some other field matches.
+ * or a word of the id starts with it (or the term's words are a run of them), or some other field
+ * matches.
  */
 const Tier = { ExactId: 0, IdPrefix: 1, IdToken: 2, OtherField: 3 } as const;
 type Tier = (typeof Tier)[keyof typeof Tier];
@@ -21,7 +22,10 @@ type Tier = (typeof Tier)[keyof typeof Tier];
 /** One indexed document with the words the matcher needs, computed once at write time. */
 interface Entry {
   document: SearchDocument;
+  /** The id split on `.`, `-`, `_` and camelCase (`microsoft`, `asp`, `net`, `core`, `mvc`). */
   idTokens: string[];
+  /** The id split on `.`, `-`, `_` only (`microsoft`, `aspnetcore`, `mvc`). */
+  idWords: string[];
   title: string[];
   description: string[];
   summary: string[];
@@ -43,9 +47,10 @@ interface Feed {
  * `runSearchBackendContract` like the real backends. Nothing survives `close()`.
  *
  * Matching: ids are tokenized on `.`, `-`, `_` and camelCase; other fields on anything that is
- * not a letter or digit. A free term matches the id (exactly, as a prefix, or as a token prefix) or
- * appears as whole words, adjacent and in order, in the id tokens, title, tags, description,
- * authors or summary.
+ * not a letter or digit. A free term matches the id (exactly, as a prefix, or as a prefix of a
+ * token or of a whole word between separators: `aspnet` and `core` both match
+ * `Microsoft.AspNetCore.Mvc`) or appears as whole words, adjacent and in order, in the id tokens,
+ * the id's words, title, tags, description, authors or summary.
  */
 export function createMemorySearchBackend(): SearchBackend {
   const feeds = new Map<number, Feed>();
@@ -163,6 +168,7 @@ function toEntry(document: SearchDocument): Entry {
   return {
     document,
     idTokens: tokenizeId(document.id),
+    idWords: words(document.id),
     title: words(document.title),
     description: words(document.description),
     summary: words(document.summary),
@@ -195,6 +201,7 @@ function matchIdPrefix(entry: Entry, prefix: string): Tier | undefined {
   if (lowerId === prefix) return Tier.ExactId;
   if (lowerId.startsWith(prefix)) return Tier.IdPrefix;
   if (entry.idTokens.some((token) => token.startsWith(prefix))) return Tier.IdToken;
+  if (entry.idWords.some((word) => word.startsWith(prefix))) return Tier.IdToken;
   return undefined;
 }
 
@@ -218,7 +225,9 @@ function matchTerm(entry: Entry, term: string): Tier | undefined {
   const idTier = matchIdPrefix(entry, term);
   if (idTier !== undefined) return idTier;
   const termWords = words(term);
-  const fields = [entry.idTokens, entry.title, entry.description, entry.summary, ...entry.tags, ...entry.authors];
+  // A run of id words (`aspnetcore.mvc`, `"asp net core"`) ranks with the id tokens.
+  if (containsRun(entry.idTokens, termWords) || containsRun(entry.idWords, termWords)) return Tier.IdToken;
+  const fields = [entry.title, entry.description, entry.summary, ...entry.tags, ...entry.authors];
   return fields.some((field) => containsRun(field, termWords)) ? Tier.OtherField : undefined;
 }
 

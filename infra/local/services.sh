@@ -32,6 +32,9 @@ DO $$ BEGIN
     CREATE ROLE nucat LOGIN PASSWORD 'nucat' CREATEDB;
   END IF;
 END $$;
+-- Lets the test suites drop their throwaway databases WITH (FORCE) while an autovacuum
+-- worker is still in them (local development role only).
+GRANT pg_signal_backend TO nucat;
 SQL
   as_root su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='nucat'\"" | grep -q 1 \
     || as_root su postgres -c "createdb -O nucat nucat"

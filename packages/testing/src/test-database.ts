@@ -33,7 +33,18 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     async drop() {
       if (dropped) return;
       dropped = true;
-      await withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+      // WITH (FORCE) may not terminate a backend of another role (an autovacuum worker, say)
+      // unless the role is in pg_signal_backend; such backends finish on their own, so retry.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+          return;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (attempt >= 20 || (code !== '42501' && code !== '55006')) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
     },
   };
 }

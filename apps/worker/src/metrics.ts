@@ -1,4 +1,3 @@
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { readProjectionLag, type CatalogLag, type ProjectionLag } from '@nucat/catalog';
@@ -70,12 +69,28 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
   registry.setDefaultLabels({ app: 'worker' });
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
-  const queues = new Map<ProjectionName, Queue>();
-  for (const projection of projections) {
-    const queue = new Queue(projectionQueueName(projection), { connection: options.redis, prefix: options.redisPrefix });
-    queue.on('error', (err) => log.warn({ err: err.message, projection }, 'metrics queue error'));
-    queues.set(projection, queue);
-  }
+  // Queue counts are read straight from BullMQ's keys with one pipeline, not through Queue objects:
+  // a Queue on an unreachable Redis keeps internal connection promises that can reject after a
+  // scrape has given up on them. Waiting jobs are a list (`wait`, plus `prioritized`, a sorted set),
+  // active a list, delayed/failed/waiting-children sorted sets.
+  const readQueueCounts = async (projection: ProjectionName): Promise<Record<string, number>> => {
+    const base = `${options.redisPrefix}:${projectionQueueName(projection)}`;
+    const results = await options.redis
+      .pipeline()
+      .llen(`${base}:wait`)
+      .zcard(`${base}:prioritized`)
+      .llen(`${base}:active`)
+      .zcard(`${base}:delayed`)
+      .zcard(`${base}:failed`)
+      .zcard(`${base}:waiting-children`)
+      .exec();
+    const values = (results ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return Number(value);
+    });
+    const [wait = 0, prioritized = 0, active = 0, delayed = 0, failed = 0, waitingChildren = 0] = values;
+    return { waiting: wait + prioritized, active, delayed, failed, 'waiting-children': waitingChildren };
+  };
 
   const readLag = () => readProjectionLag(db, feedId, projections);
 
@@ -92,7 +107,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
   const queueSnapshot = shared(async () => {
     try {
       return await withTimeout(
-        Promise.all([...queues].map(async ([projection, queue]) => ({ projection, counts: await queue.getJobCounts(...QUEUE_STATES) }))),
+        Promise.all(projections.map(async (projection) => ({ projection, counts: await readQueueCounts(projection) }))),
         timeoutMs,
         'Redis',
       );
@@ -144,7 +159,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
     readLag,
     countProjected: (projection) => projected.inc({ projection }),
     async close() {
-      await Promise.all([...queues.values()].map((q) => q.close().catch(() => {})));
+      // Nothing of its own to close: the Redis connection belongs to the caller.
     },
   };
 }

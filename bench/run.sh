@@ -10,3 +10,8 @@ bash infra/local/services.sh
 npm run build --silent >/dev/null
 npx tsx bench/publish-latency.ts "$@"
 npx tsx bench/search-latency.ts ${BENCH_QUICK:+--quick}
+npx tsx bench/corpus.ts ${BENCH_QUICK:+--quick}
+npx tsx bench/read-path.ts ${BENCH_QUICK:+--quick}
+npx tsx bench/restore.ts ${BENCH_QUICK:+--quick}
+npx tsx bench/replay.ts ${BENCH_QUICK:+--quick}
+npx tsx bench/push-throughput.ts ${BENCH_QUICK:+--quick}

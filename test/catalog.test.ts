@@ -4,7 +4,6 @@ import { buildNupkg, type NupkgSpec } from '@nucat/testing';
 import {
   type CatalogIndex,
   type CatalogPage,
-  type CatalogPageItem,
   catalogIndexUrl,
   describeResponse,
   getJson,
@@ -12,6 +11,7 @@ import {
   type PushResult,
   sha512Base64,
   timestampMs,
+  CatalogFollower,
 } from './support/feed.js';
 import { useStack, withStackLogs } from './support/use-stack.js';
 
@@ -142,46 +142,13 @@ describe('catalog documents', () => {
   });
 });
 
-/**
- * A catalog consumer following nuget-protocol.md §8 "Cursor rule": read the index, take pages newer than the
- * cursor, take their items with cursor < commitTimeStamp ≤ now, process them in timestamp order, move the
- * cursor to the last processed timestamp.
- */
-class CursorReader {
-  cursor = Number.NEGATIVE_INFINITY;
-  readonly processed: CatalogPageItem[] = [];
-  runs = 0;
-
-  constructor(private readonly indexUrl: string) {}
-
-  async runOnce(): Promise<void> {
-    this.runs++;
-    const upperBound = Date.now();
-    const index = await getJson<CatalogIndex>(this.indexUrl);
-    const pages = index.items
-      .filter((p) => timestampMs(p.commitTimeStamp) > this.cursor)
-      .sort((a, b) => timestampMs(a.commitTimeStamp) - timestampMs(b.commitTimeStamp));
-    const batch: CatalogPageItem[] = [];
-    for (const ref of pages) {
-      const page = await getJson<CatalogPage>(ref['@id']);
-      for (const item of page.items) {
-        const at = timestampMs(item.commitTimeStamp);
-        if (at > this.cursor && at <= upperBound) batch.push(item);
-      }
-    }
-    batch.sort((a, b) => timestampMs(a.commitTimeStamp) - timestampMs(b.commitTimeStamp));
-    this.processed.push(...batch);
-    if (batch.length > 0) this.cursor = timestampMs(batch.at(-1)!.commitTimeStamp);
-  }
-}
-
 function key(id: string, version: string): string {
   return `${id.toLowerCase()}@${version.toLowerCase()}`;
 }
 
 describe('catalog under concurrent pushes', () => {
   it('lets a cursor reader see each of 40 concurrent pushes exactly once, in strictly increasing commit order', async () => {
-    const reader = new CursorReader(await catalogIndexUrl(stack()));
+    const reader = await CatalogFollower.of(stack());
     await reader.runOnce();
 
     // 10 ids × 4 versions, all in flight at once, while the reader polls.

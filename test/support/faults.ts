@@ -16,15 +16,10 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { freePort, waitFor } from '@nucat/testing';
-import {
-  type CatalogIndex,
-  type CatalogPage,
-  type CatalogPageItem,
-  catalogIndexUrl,
-  getJson,
-  timestampMs,
-} from './feed.js';
 import { startStack, type Stack, type StartStackOptions } from './stack.js';
+
+/** The HTTP catalog follower lives with the other catalog readers; re-exported for the fault tests. */
+export { CatalogFollower } from './feed.js';
 
 const run = promisify(execFile);
 
@@ -437,50 +432,6 @@ export class CursorWatch {
       }
       await sleep(intervalMs);
     }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// HTTP catalog follower
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * A catalog consumer over HTTP following nuget-protocol.md §8 "Cursor rule": read the index, take pages newer
- * than the cursor, take their items with cursor < commitTimeStamp ≤ upperBound (now, taken before the index is
- * read), process them in timestamp order, move the cursor to the last processed timestamp. Everything processed
- * is kept, in processing order, for the test to check.
- */
-export class CatalogFollower {
-  cursor = Number.NEGATIVE_INFINITY;
-  readonly processed: CatalogPageItem[] = [];
-  runs = 0;
-
-  private constructor(private readonly indexUrl: string) {}
-
-  /** A follower of the stack's catalog (`Catalog/3.0.0` from the service index), cursor at the start. */
-  static async of(feed: Pick<Stack, 'serviceIndexUrl'>): Promise<CatalogFollower> {
-    return new CatalogFollower(await catalogIndexUrl(feed));
-  }
-
-  /** One run of the cursor rule. */
-  async runOnce(): Promise<void> {
-    this.runs++;
-    const upperBound = Date.now();
-    const index = await getJson<CatalogIndex>(this.indexUrl);
-    const pages = index.items
-      .filter((p) => timestampMs(p.commitTimeStamp) > this.cursor)
-      .sort((a, b) => timestampMs(a.commitTimeStamp) - timestampMs(b.commitTimeStamp));
-    const batch: CatalogPageItem[] = [];
-    for (const ref of pages) {
-      const page = await getJson<CatalogPage>(ref['@id']);
-      for (const item of page.items) {
-        const at = timestampMs(item.commitTimeStamp);
-        if (at > this.cursor && at <= upperBound) batch.push(item);
-      }
-    }
-    batch.sort((a, b) => timestampMs(a.commitTimeStamp) - timestampMs(b.commitTimeStamp));
-    this.processed.push(...batch);
-    if (batch.length > 0) this.cursor = timestampMs(batch.at(-1)!.commitTimeStamp);
   }
 }
 

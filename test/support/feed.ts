@@ -237,3 +237,43 @@ export function timestampMs(text: string): number {
   if (!match) return Number.NaN;
   return Date.parse(`${match[1]}.${(match[2] ?? '').padEnd(3, '0').slice(0, 3)}${match[3] ?? 'Z'}`);
 }
+
+/**
+ * A catalog consumer over HTTP following nuget-protocol.md §8 "Cursor rule": read the index, take pages newer
+ * than the cursor, take their items with cursor < commitTimeStamp ≤ upperBound (now, taken before the index is
+ * read), process them in timestamp order, move the cursor to the last processed timestamp. Everything processed
+ * is kept, in processing order, for the test to check.
+ */
+export class CatalogFollower {
+  cursor = Number.NEGATIVE_INFINITY;
+  readonly processed: CatalogPageItem[] = [];
+  runs = 0;
+
+  private constructor(private readonly indexUrl: string) {}
+
+  /** A follower of the stack's catalog (`Catalog/3.0.0` from the service index), cursor at the start. */
+  static async of(feed: Pick<Feed, 'serviceIndexUrl'>): Promise<CatalogFollower> {
+    return new CatalogFollower(await catalogIndexUrl(feed));
+  }
+
+  /** One run of the cursor rule. */
+  async runOnce(): Promise<void> {
+    this.runs++;
+    const upperBound = Date.now();
+    const index = await getJson<CatalogIndex>(this.indexUrl);
+    const pages = index.items
+      .filter((p) => timestampMs(p.commitTimeStamp) > this.cursor)
+      .sort((a, b) => timestampMs(a.commitTimeStamp) - timestampMs(b.commitTimeStamp));
+    const batch: CatalogPageItem[] = [];
+    for (const ref of pages) {
+      const page = await getJson<CatalogPage>(ref['@id']);
+      for (const item of page.items) {
+        const at = timestampMs(item.commitTimeStamp);
+        if (at > this.cursor && at <= upperBound) batch.push(item);
+      }
+    }
+    batch.sort((a, b) => timestampMs(a.commitTimeStamp) - timestampMs(b.commitTimeStamp));
+    this.processed.push(...batch);
+    if (batch.length > 0) this.cursor = timestampMs(batch.at(-1)!.commitTimeStamp);
+  }
+}

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidPackageError, readNupkg, readNupkgFrom } from '@nucat/nuget';
-import { openFileZipSource, readNupkgFile } from '../src/zip-source.js';
+import { openFileZipSource, readNupkgFile } from '../src/file-zip-source.js';
 import { nuspecXml, writeZip } from '@nucat/testing';
 
 const REAL_PACKAGES = '/opt/nuget/packages';

@@ -13,7 +13,7 @@ import { createApiKey } from '@nucat/auth';
 import { findFeedId } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, freePort, type TestDatabase } from '@nucat/testing';
+import { buildNupkg, createTestDatabase, REFUSING_PORT, type TestDatabase } from '@nucat/testing';
 import { createPublishApp, type PublishAppDeps } from '../src/index.js';
 import { pushResult } from '../src/ops.js';
 
@@ -117,7 +117,7 @@ describe('publish-api /health and /ready', () => {
   });
 
   it('answers /ready 503 naming the database when it is unreachable; /health stays 200', async () => {
-    const down = createDb({ url: `postgres://nucat:nucat@127.0.0.1:${await freePort()}/nucat` });
+    const down = createDb({ url: `postgres://nucat:nucat@127.0.0.1:${REFUSING_PORT}/nucat` });
     closers.push(() => down.destroy());
     const base = await start({ db: down });
     const response = await fetch(`${base}/ready`);

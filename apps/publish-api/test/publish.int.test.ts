@@ -17,7 +17,7 @@ import { createApiKey, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
 import { findFeedId } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, freePort, type TestDatabase } from '@nucat/testing';
+import { buildNupkg, createTestDatabase, REFUSING_PORT, type TestDatabase } from '@nucat/testing';
 import { createPublishApp, PayloadTooLargeError, receiveUpload } from '../src/index.js';
 
 const MAX_PACKAGE_BYTES = 64 * 1024;
@@ -732,7 +732,7 @@ describe('when the database is down', () => {
   let downDb: Db;
 
   beforeAll(async () => {
-    downDb = createDb({ url: `postgres://nucat:nucat@127.0.0.1:${await freePort()}/x` });
+    downDb = createDb({ url: `postgres://nucat:nucat@127.0.0.1:${REFUSING_PORT}/x` });
     const app = createPublishApp({ db: downDb, store, feedId, log, maxPackageBytes: MAX_PACKAGE_BYTES, tempDir });
     ({ server: downServer, base: downBase } = await listen(app));
   });

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advanceCursor, appendCatalogCommit, createFeedUrls, findFeedId, getCursor } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { createTestDatabase, freePort, type TestDatabase } from '@nucat/testing';
+import { createTestDatabase, REFUSING_PORT, type TestDatabase } from '@nucat/testing';
 import { createReadApp, type ReadAppDeps } from '../src/index.js';
 
 const log = pino({ level: 'silent' });
@@ -64,7 +64,7 @@ async function startReadApp(overrides: Partial<ReadAppDeps> = {}): Promise<strin
 
 /** A database handle whose server is a closed port: every query fails to connect. */
 async function unreachableDb(): Promise<Db> {
-  const down = createDb({ url: `postgres://nucat:nucat@127.0.0.1:${await freePort()}/nucat` });
+  const down = createDb({ url: `postgres://nucat:nucat@127.0.0.1:${REFUSING_PORT}/nucat` });
   closers.push(() => down.destroy());
   return down;
 }

@@ -5,6 +5,7 @@ export type { TestDatabase } from './test-database.js';
 export { createTestRedisPrefix, DEFAULT_TEST_REDIS_URL } from './test-redis.js';
 export type { TestRedisPrefix } from './test-redis.js';
 export { freePort } from './free-port.js';
+export { REFUSING_PORT } from './refusing-port.js';
 export { waitFor, WaitTimeoutError } from './wait-for.js';
 export type { WaitForOptions } from './wait-for.js';
 export { writeZip, nuspecXml, PNG, type ZipEntrySpec, type ZipSpec } from './zip-writer.js';

@@ -23,6 +23,7 @@ import { pushRaw, type Feed } from '../test/support/feed.js';
 import { summarize } from './stats.js';
 import { printProfile, profilesIn, summarizeProfiles } from './support/cpu-profile.js';
 import { randomBytes } from './support/random.js';
+import { recordFigures, type BenchFigure } from './support/results.js';
 import { heading, int, machineLine, ms, ratio, table } from './support/report.js';
 import { cpuSeconds, feedOf, startApp, startBenchStack, type OwnProcess } from './support/stack-tools.js';
 
@@ -189,6 +190,7 @@ try {
   const rows: string[][] = [];
   const failures: string[] = [];
   const sessionRows: string[][] = [];
+  const figures: BenchFigure[] = [];
   let expectedRate = 50;
   for (const clients of clientCounts) {
     packages.fill(Math.ceil(expectedRate * 2 * phaseSeconds));
@@ -215,6 +217,15 @@ try {
     const rate = nucat.ok / nucat.seconds;
     const floorRate = floorPhase.ok / floorPhase.seconds;
     const errors = [...nucat.failed].map(([status, n]) => `${n}×${status}`).join(' ') || '0';
+    figures.push({
+      bench: 'push-throughput',
+      figure: `pushes/s, 10 KB packages, ${clients} client(s)`,
+      value: rate,
+      unit: 'pushes/s',
+      reference: floorRate,
+      referenceName: 'durability floor',
+      ...(clients === 32 ? { target: '≥ 200 pushes/s', met: rate >= 200 } : {}),
+    });
     rows.push([String(clients), int(nucat.ok), errors, int(rate), ms(a.p50), ms(a.p99), ms(cpuPerPush), int(floorRate), ms(f.p50), ms(f.p99), ratio(rate, floorRate)]);
   }
   console.log(table(['clients', '201s', 'errors', 'pushes/s', 'p50', 'p99', 'CPU/push', 'floor ops/s', 'floor p50', 'floor p99', 'nucat/floor'], rows));
@@ -237,6 +248,8 @@ try {
     const verdict = items === created && distinct === created && commits === created ? 'OK' : 'MISMATCH';
     console.log(`  201s ${int(created)} · catalog items ${int(items)} · distinct id+version ${int(distinct)} · commits ${int(commits)} → ${verdict}`);
     if (verdict !== 'OK') process.exitCode = 1;
+    figures.push({ bench: 'push-throughput', figure: 'catalog events per 201', value: items / created, unit: '', target: 'exactly 1', met: verdict === 'OK' });
+    recordFigures(figures);
   } finally {
     await client.end();
   }

@@ -24,6 +24,7 @@ import { startNginx } from './support/nginx.js';
 import { heading, int, machineLine, ms, ratio, table } from './support/report.js';
 import { canPin, seedCorpus, startApp, startBenchStack } from './support/stack-tools.js';
 import { haveStrace, syscallsPerUnit } from './support/strace.js';
+import { recordFigures, type BenchFigure } from './support/results.js';
 import { runWrk, type LoadResult } from './support/wrk.js';
 
 const { values } = parseArgs({
@@ -141,6 +142,7 @@ try {
   heading(`req/s and latency, nucat read-api vs nginx (same files, same paths), ${cellSeconds} s per cell`);
   const rows: string[][] = [];
   const notes: string[] = [];
+  const figures: BenchFigure[] = [];
   for (const kind of kinds) {
     for (const connections of connectionCounts) {
       const results: Record<string, LoadResult> = {};
@@ -160,6 +162,29 @@ try {
       const u = results['nucat']!;
       const mbs = (r: LoadResult) => (kind.bytes ? ` ${int(r.bytesPerSecond / 1048576)} MB/s` : '');
       const cpuPerRequest = (r: LoadResult) => ((r.serverCores ?? NaN) * 1e6) / r.requestsPerSecond;
+      const reqTarget = kind.bytes ? 0.9 : 0.8;
+      figures.push({
+        bench: 'read-path',
+        figure: `${kind.name} c=${connections} ${kind.bytes ? 'MB/s' : 'req/s'}`,
+        value: kind.bytes ? u.bytesPerSecond / 1048576 : u.requestsPerSecond,
+        unit: kind.bytes ? 'MB/s' : 'req/s',
+        reference: kind.bytes ? n.bytesPerSecond / 1048576 : n.requestsPerSecond,
+        referenceName: 'nginx',
+        target: `≥ ${reqTarget}× nginx`,
+        met: u.requestsPerSecond >= reqTarget * n.requestsPerSecond,
+      });
+      if (!kind.bytes) {
+        figures.push({
+          bench: 'read-path',
+          figure: `${kind.name} c=${connections} p99`,
+          value: u.p99Ms,
+          unit: 'ms',
+          reference: n.p99Ms,
+          referenceName: 'nginx',
+          target: '≤ 2× nginx',
+          met: u.p99Ms <= 2 * n.p99Ms,
+        });
+      }
       rows.push([
         kind.name,
         String(connections),
@@ -189,6 +214,7 @@ try {
   console.log('  × = nucat / nginx. When nginx\'s cpu is well under 1.00, wrk (one thread, one core) is the limit, not nginx:');
   console.log('  then req/s × flatters nucat and µs/req × is the fairer comparison.');
   for (const note of notes) console.log(`  ! ${note}`);
+  recordFigures(figures);
 
   if (values.syscalls && haveStrace()) {
     heading('system calls per request (strace -f -c, 2 s per kind at 16 connections; strace slows both servers down)');

@@ -34,6 +34,7 @@ import type { Stack } from '../test/support/stack.js';
 import { fillCatalog } from './support/catalog-fill.js';
 import { createCorpus } from './support/corpus.js';
 import { printProfile, profilesIn, summarizeProfiles } from './support/cpu-profile.js';
+import { recordFigures, type BenchFigure } from './support/results.js';
 import { heading, int, machineLine, median, ms, ratio, seconds, table } from './support/report.js';
 import { cpuSeconds, feedOf, readCursors, startApp, startBenchStack, waitForProjections } from './support/stack-tools.js';
 
@@ -155,6 +156,7 @@ console.log(`  ${leaves} leaves per shape (at least one id); worker concurrency 
 const profileRoot = values.profile ? await mkdtemp(join(tmpdir(), 'nucat-bench-prof-')) : undefined;
 const results: PassResult[] = [];
 let incrementalRows: string[][] = [];
+let incrementalFigure: BenchFigure | undefined;
 for (const versionsPerId of SHAPES) {
   const ids = Math.max(1, Math.round(leaves / versionsPerId)); // the 1,000-version shape has at least 1,000 leaves
   const corpus = createCorpus({ seed: 7 + versionsPerId, ids, versionsPerId, dependencies: false, prefix: `Replay${versionsPerId}` });
@@ -186,6 +188,16 @@ for (const versionsPerId of SHAPES) {
         ['a new id (1–' + incrementalPushes + ' versions)', String(incrementalPushes), ms(median(smallSamples)), ms(Math.max(...smallSamples))],
       ];
       incrementalRows.push(['ratio big / small', '', ratio(median(bigSamples), median(smallSamples)), '']);
+      incrementalFigure = {
+        bench: 'replay',
+        figure: `one more version of a ${big.versions.length}-version id, 201 → projected (median)`,
+        value: median(bigSamples),
+        unit: 'ms',
+        reference: median(smallSamples),
+        referenceName: 'a new small id',
+        target: 'must not grow with versions/id',
+        met: median(bigSamples) <= 2 * median(smallSamples),
+      };
     }
   } finally {
     await store.close();
@@ -220,15 +232,37 @@ for (const r of results) {
     ratio(perLeaf, basePerLeaf),
   ]);
 }
+const figures: BenchFigure[] = [];
 for (const v of SHAPES) {
   const both = results.filter((r) => r.versionsPerId === v);
   const leavesDone = both[0]!.ids * v;
   const total = both.reduce((s, r) => s + r.seconds, 0);
   const base = results.filter((r) => r.versionsPerId === SHAPES[0]);
   const baseTotal = base.reduce((s, r) => s + r.seconds, 0) / (base[0]!.ids * SHAPES[0]!);
+  const target = v === 1 ? 5000 : v >= 1000 ? 1000 : undefined;
+  figures.push({
+    bench: 'replay',
+    figure: `replay flat container + registration, ${v} version(s)/id, leaves/s`,
+    value: leavesDone / total,
+    unit: 'leaves/s',
+    ...(target !== undefined ? { target: `≥ ${int(target)} leaves/s`, met: leavesDone / total >= target } : {}),
+  });
+  if (v !== SHAPES[0]) {
+    figures.push({
+      bench: 'replay',
+      figure: `replay ms/leaf at ${v} versions/id vs 1/id`,
+      value: (total * 1000) / leavesDone,
+      unit: 'ms',
+      reference: baseTotal * 1000,
+      referenceName: '1 version/id',
+      target: 'must not grow (≤ 1×)',
+      met: total / leavesDone <= baseTotal * 1.1,
+    });
+  }
   rows.push(['both (sum)', String(v), int(leavesDone), seconds(total), int(leavesDone / total), ms((total * 1000) / leavesDone), ms((both.reduce((s, r) => s + r.workerCpuSeconds, 0) * 1000) / leavesDone), (both.reduce((s, r) => s + r.files, 0) / leavesDone).toFixed(1), '', '', ratio(total / leavesDone, baseTotal)]);
 }
 console.log(table(['projection', 'versions/id', 'leaves', 'time', 'leaves/s', 'ms/leaf', 'worker CPU ms/leaf', 'files/leaf', 'files/s', 'files/s ÷ disk floor', 'ms/leaf × vs 1/id'], rows));
+recordFigures(incrementalFigure ? [...figures, incrementalFigure] : figures);
 if (incrementalRows.length > 0) {
   heading('incremental: one more version, 201 → flat container and registration projected');
   console.log(table(['id', 'pushes', 'median', 'max'], incrementalRows));

@@ -17,6 +17,7 @@ import { createCorpus, type CorpusOptions } from './support/corpus.js';
 import { startNginx } from './support/nginx.js';
 import { heading, int, machineLine, median, ratio, seconds, table } from './support/report.js';
 import { seedCorpus, startApp, startBenchStack } from './support/stack-tools.js';
+import { recordFigures } from './support/results.js';
 
 const { values } = parseArgs({
   options: {
@@ -114,6 +115,18 @@ try {
   const rows = sources.map((source, i) => [source.name, ...times[i]!.map(seconds), seconds(median(times[i]!))]);
   console.log(table(['source', ...times[0]!.map((_, r) => `run ${r + 1}`), 'median'], rows));
   console.log(`  nucat / static: ${ratio(median(times[1]!), median(times[0]!))} (wall time, lower is better); ${a.size} packages resolved, identical graphs`);
+  recordFigures([
+    {
+      bench: 'restore',
+      figure: `dotnet restore, ${references.length} references, cold (median of ${runs})`,
+      value: median(times[1]!),
+      unit: 's',
+      reference: median(times[0]!),
+      referenceName: 'static feed on nginx',
+      target: '≤ 1.1× static',
+      met: median(times[1]!) <= 1.1 * median(times[0]!),
+    },
+  ]);
 
   // What the client fetched (all timed runs together).
   const nginxPaths = (await staticNginx.readAccessLog()).slice(logStart.nginx).map((line) => line.split(' ')[1]!);

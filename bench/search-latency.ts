@@ -33,6 +33,7 @@ import { pushRaw } from '../test/support/feed.js';
 import { startStack, type Stack } from '../test/support/stack.js';
 import { createCorpus, createRandom, isRareWord, mixSeed, type Corpus } from './search-corpus.js';
 import { formatMs, summarize } from './stats.js';
+import { recordFigures } from './support/results.js';
 
 const { values } = parseArgs({
   options: {
@@ -325,6 +326,11 @@ async function measureShapes(s: Stack, shapes: Shape[]): Promise<Shape[]> {
       const a = summarize(run.samples);
       const f = summarize(floor.samples);
       if (connections === 1 && a.p99 > slowMs) slow.push(shape);
+      if (connections === CONCURRENCY.at(-1)) {
+        recordFigures([
+          { bench: 'search', figure: `${shape.name} p99, c=${connections}, ${idCount.toLocaleString('en-US')} ids`, value: a.p99, unit: 'ms', reference: f.p99, referenceName: 'GET /v3/index.json' },
+        ]);
+      }
       if (run.failures > 0 || floor.failures > 0) notes.push(`${shape.name} c=${connections}: ${run.failures} failed requests (floor: ${floor.failures})`);
       console.log(
         `  ${shape.name.padEnd(20)} ${String(connections).padStart(2)} ${String(a.n).padStart(8)} ${run.requestsPerSecond.toFixed(0).padStart(7)} ` +
@@ -408,6 +414,9 @@ async function measurePublishToSearchable(s: Stack): Promise<void> {
     ['publish → searchable', total],
   ] as const) {
     const r = summarize(samples);
+    if (name === 'publish → searchable') {
+      recordFigures([{ bench: 'search', figure: `publish → searchable p99, ${idCount.toLocaleString('en-US')} ids in the index`, value: r.p99, unit: 'ms', target: '≤ 2,000 ms (P6)', met: r.p99 <= 2000 }]);
+    }
     console.log(
       `  ${name.padEnd(22)} p50 ${formatMs(r.p50).padStart(9)}  p90 ${formatMs(r.p90).padStart(9)}  p99 ${formatMs(r.p99).padStart(9)}  max ${formatMs(r.max).padStart(9)}`,
     );

@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { buildNupkg, createTestDatabase, freePort, waitFor } from '@nucat/testing';
 import { REPO_ROOT } from '../test/support/stack.js';
+import { recordFigures } from './support/results.js';
 
 const { values } = parseArgs({
   options: { sizes: { type: 'string', default: '1,50,200' }, 'child-node-options': { type: 'string', default: '' } },
@@ -253,3 +254,15 @@ for (const r of rows) {
   console.log(`| ${r.size} | ${r.file} | ${mib(r.baseline)} | ${mib(r.peak)} | ${mib(r.peak - r.baseline)} | ${(r.pushMs / 1000).toFixed(2)} s |`);
 }
 if (rows.some((r) => !r.peakReset)) console.log('(VmHWM could not be reset after the warm-up push; the baseline is the peak since startup.)');
+const smallest = rows[0];
+recordFigures(
+  rows.slice(smallest && rows.length > 1 ? 1 : 0).map((r) => ({
+    bench: 'upload-memory',
+    figure: `publish-api peak RSS pushing a ${r.size} package`,
+    value: r.peak / 1048576,
+    unit: 'MiB',
+    ...(smallest && r !== smallest
+      ? { reference: smallest.peak / 1048576, referenceName: `${smallest.size} push`, target: 'bounded: ≤ 1.5× the small push', met: r.peak <= 1.5 * smallest.peak }
+      : {}),
+  })),
+);

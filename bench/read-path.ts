@@ -38,7 +38,7 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const cellSeconds = Number(values.seconds ?? (quick ? 2 : 5));
+const cellSeconds = Number(values.seconds ?? (quick ? 1 : 5));
 const connectionCounts = values.connections.split(',').map(Number);
 const HEADERS = { 'Accept-Encoding': 'gzip, deflate' };
 

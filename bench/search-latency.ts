@@ -15,7 +15,7 @@
  *   npx tsx bench/search-latency.ts [--ids 100000] [--quick] [--seconds 5] [--pushes 100]
  *                                   [--poll-ms 2] [--seed 1] [--writers 8] [--slow-ms 100]
  *
- * `--quick` means 10 000 ids and 2 s per measurement (unless --ids / --seconds say otherwise).
+ * `--quick` means 5 000 ids, 1 s per measurement and 30 pushes (unless --ids / --seconds / --pushes say otherwise).
  * Needs the apps built (`npm run build`), PostgreSQL and Redis (`bash infra/local/services.sh`).
  */
 import { availableParallelism, loadavg } from 'node:os';
@@ -40,16 +40,16 @@ const { values } = parseArgs({
     ids: { type: 'string' },
     quick: { type: 'boolean', default: false },
     seconds: { type: 'string' },
-    pushes: { type: 'string', default: '100' },
+    pushes: { type: 'string' },
     'poll-ms': { type: 'string', default: '2' },
     seed: { type: 'string', default: '1' },
     writers: { type: 'string', default: '8' },
     'slow-ms': { type: 'string', default: '100' },
   },
 });
-const idCount = Number(values.ids ?? (values.quick ? 10_000 : 100_000));
-const seconds = Number(values.seconds ?? (values.quick ? 2 : 5));
-const pushes = Number(values.pushes);
+const idCount = Number(values.ids ?? (values.quick ? 5_000 : 100_000));
+const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
+const pushes = Number(values.pushes ?? (values.quick ? 30 : 100));
 const pollMs = Number(values['poll-ms']);
 const seed = Number(values.seed);
 const writers = Number(values.writers);

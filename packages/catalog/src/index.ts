@@ -2,9 +2,16 @@ export * from './documents/index.js';
 export { PackageConflictError, NotFoundError } from './errors.js';
 export {
   appendCatalogCommit,
+  prepareCatalogCommit,
+  claimAndAppendCommits,
+  UnsupportedCatalogItemError,
   MAX_CATALOG_PAGE_ITEMS,
   CATALOG_NOTIFY_CHANNEL,
   type PendingCatalogItem,
+  type PackageRowChange,
+  type PreparedCatalogCommit,
+  type PackageClaim,
+  type ClaimRequest,
   type CommitStamp,
 } from './writer.js';
 export {
@@ -12,11 +19,14 @@ export {
   findCatalogPage,
   findCatalogLeaf,
   readCatalogBatch,
+  readCatalogBatchEnd,
+  rowToCatalogItem,
   readLatestItems,
   findLatestItem,
   findFeedId,
   type CatalogPageSummary,
   type CatalogBatch,
+  type CatalogItemRow,
 } from './reader.js';
 export { getCursor, listCursors, advanceCursor, resetCursor, CURSOR_NOTIFY_CHANNEL } from './cursors.js';
 export { packageContentKeys, type PackageContentKeys } from './content-keys.js';

@@ -4,7 +4,8 @@ import type { CatalogItem, PackageDeleteData, PackageDetailsData } from './docum
 
 type Reader = Kysely<Database>;
 
-interface ItemRow {
+/** A `catalog_items` row as the readers select it. */
+export interface CatalogItemRow {
   commit_id: string;
   commit_timestamp: Date;
   type: 'PackageDetails' | 'PackageDelete';
@@ -13,7 +14,8 @@ interface ItemRow {
   data: unknown;
 }
 
-function rowToCatalogItem(row: ItemRow): CatalogItem {
+/** The catalog item of a selected `catalog_items` row. */
+export function rowToCatalogItem(row: CatalogItemRow): CatalogItem {
   return {
     commitId: row.commit_id,
     commitTimestamp: row.commit_timestamp,
@@ -90,16 +92,17 @@ export interface CatalogBatch {
 }
 
 /**
- * Reads whole commits with `from < commitTimestamp ≤ upTo`, at most about `maxItems` items
- * (a commit is never split). Undefined when there is nothing after the cursor.
+ * Where the next batch after `from` ends: whole commits with `from < commitTimestamp ≤ upTo`, about
+ * `maxItems` items at most (a commit is never split; a first commit larger than that is taken whole).
+ * @returns the last commit timestamp of the batch and its item count; undefined when nothing follows.
  */
-export async function readCatalogBatch(
+export async function readCatalogBatchEnd(
   db: Reader,
   feedId: number,
   from: Date,
   maxItems: number,
   upTo?: Date,
-): Promise<CatalogBatch | undefined> {
+): Promise<{ to: Date; items: number } | undefined> {
   let commits = db
     .selectFrom('catalog_commits')
     .select(['commit_timestamp', 'item_count'])
@@ -108,13 +111,30 @@ export async function readCatalogBatch(
   if (upTo) commits = commits.where('commit_timestamp', '<=', upTo);
   const heads = await commits.orderBy('commit_timestamp').limit(Math.max(1, maxItems)).execute();
   if (heads.length === 0) return undefined;
-  let total = 0;
+  let items = 0;
   let to = heads[0]!.commit_timestamp;
   for (const c of heads) {
-    if (total > 0 && total + c.item_count > maxItems) break;
-    total += c.item_count;
+    if (items > 0 && items + c.item_count > maxItems) break;
+    items += c.item_count;
     to = c.commit_timestamp;
   }
+  return { to, items };
+}
+
+/**
+ * Reads whole commits with `from < commitTimestamp ≤ upTo`, at most about `maxItems` items
+ * (a commit is never split; see {@link readCatalogBatchEnd}). Undefined when there is nothing after the cursor.
+ */
+export async function readCatalogBatch(
+  db: Reader,
+  feedId: number,
+  from: Date,
+  maxItems: number,
+  upTo?: Date,
+): Promise<CatalogBatch | undefined> {
+  const end = await readCatalogBatchEnd(db, feedId, from, maxItems, upTo);
+  if (!end) return undefined;
+  const { to } = end;
   const rows = await db
     .selectFrom('catalog_items')
     .select(itemColumns)
@@ -132,7 +152,7 @@ export async function readCatalogBatch(
  * version string. This is the catalog state a projection rebuilds an id from.
  */
 export async function readLatestItems(db: Reader, feedId: number, lowerId: string): Promise<CatalogItem[]> {
-  const result = await sql<ItemRow>`
+  const result = await sql<CatalogItemRow>`
     SELECT DISTINCT ON (lower_version) commit_id, commit_timestamp, type, lower_id, lower_version, data
     FROM catalog_items
     WHERE feed_id = ${feedId} AND lower_id = ${lowerId}

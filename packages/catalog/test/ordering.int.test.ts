@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createTestDatabase } from '@nucat/testing';
-import { appendCatalogCommit, readCatalogBatch, type PackageDeleteData } from '../src/index.js';
+import { appendCatalogCommit, formatCatalogTimestamp, readCatalogBatch, type CommitStamp, type PackageDeleteData } from '../src/index.js';
 
 // A catalog item whose content does not matter here: the test is about order and visibility.
 function deleteItem(lowerId: string, version: string) {
@@ -11,7 +11,7 @@ function deleteItem(lowerId: string, version: string) {
     type: 'PackageDelete' as const,
     lowerId,
     lowerVersion: version,
-    build: (): PackageDeleteData => ({ id: lowerId, originalId: lowerId, version, published: new Date().toISOString() }),
+    build: (c: CommitStamp): PackageDeleteData => ({ id: lowerId, originalId: lowerId, version, published: formatCatalogTimestamp(c.commitTimestamp) }),
   };
 }
 

@@ -1,5 +1,6 @@
 import { appendCatalogCommit, formatCatalogTimestamp, type CommitStamp } from '@nucat/catalog';
 import type { FeedDeps } from './feed-deps.js';
+import { limitLockWait } from './lock-wait.js';
 import { resolvePackageKey } from './package-key.js';
 
 /** The outcome of {@link deletePackage}. */
@@ -20,7 +21,7 @@ export type DeleteResult =
  * @see https://learn.microsoft.com/en-us/nuget/api/catalog-resource#package-delete-catalog-items
  */
 export async function deletePackage(
-  deps: Pick<FeedDeps, 'db' | 'feedId'>,
+  deps: Pick<FeedDeps, 'db' | 'feedId' | 'lockTimeoutMs'>,
   target: { id: string; version: string },
 ): Promise<DeleteResult> {
   let key;
@@ -31,6 +32,7 @@ export async function deletePackage(
   }
   const { lowerId, lowerVersion } = key;
   return deps.db.transaction().execute(async (trx) => {
+    await limitLockWait(trx, deps.lockTimeoutMs);
     const row = await trx
       .selectFrom('packages')
       .select(['id', 'version', 'normalized_version', 'deleted'])
@@ -41,6 +43,7 @@ export async function deletePackage(
       .executeTakeFirst();
     if (!row) return { kind: 'not-found' as const };
     if (row.deleted) return { kind: 'already-deleted' as const, packageId: row.id, version: row.version };
+    // One statement appends the leaf and marks the row deleted; the catalog lock is held from it to the COMMIT.
     const commit = await appendCatalogCommit(trx, deps.feedId, [
       {
         type: 'PackageDelete',
@@ -52,15 +55,9 @@ export async function deletePackage(
           version: row.normalized_version,
           published: formatCatalogTimestamp(c.commitTimestamp),
         }),
+        package: { deleted: true },
       },
     ]);
-    await trx
-      .updateTable('packages')
-      .set({ deleted: true, last_commit_timestamp: commit.commitTimestamp })
-      .where('feed_id', '=', deps.feedId)
-      .where('lower_id', '=', lowerId)
-      .where('lower_version', '=', lowerVersion)
-      .execute();
     return { kind: 'deleted' as const, packageId: row.id, version: row.version, commit };
   });
 }

@@ -1,10 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  appendCatalogCommit,
-  buildPackageDetails,
-  packageContentKeys,
-  type CommitStamp,
-} from '@nucat/catalog';
+import { buildPackageDetails, packageContentKeys, prepareCatalogCommit, type CommitStamp } from '@nucat/catalog';
 import {
   fullVersion,
   isSemVer2Package,
@@ -18,6 +13,8 @@ import {
   type NupkgLimits,
   type ZipSource,
 } from '@nucat/nuget';
+import { sql } from 'kysely';
+import { claimBatcherOf } from './claim-batcher.js';
 import { PackageMismatchError } from './errors.js';
 import type { FeedDeps } from './feed-deps.js';
 import { hashFile, readNupkgFile } from './file-zip-source.js';
@@ -69,13 +66,15 @@ export type IngestResult =
  * PackageDetails commit in the same transaction that claims the id+version.
  *
  * Order: validation and blob writes happen before the transaction, so the catalog lock is held
- * only for the inserts; a crash before commit leaves an unreferenced content blob and no visible
- * package, and a retry succeeds. The id+version claim is the `packages` primary key, so
- * concurrent ingests of one version produce exactly one commit, and a deleted version (its row
- * stays) is never claimed again.
+ * only for the claim and the append — one statement (`claimAndAppendCommits`) and the `COMMIT`; a
+ * crash before commit leaves an unreferenced content blob and no visible package, and a retry
+ * succeeds. Concurrent ingests of one feed in one process share transactions (group commit, see
+ * `ClaimBatcher`); each still gets its own catalog commit. The id+version claim is the `packages`
+ * primary key, so concurrent ingests of one version produce exactly one commit, and a deleted
+ * version (its row stays) is never claimed again.
  *
- * @returns `created` with the commit, or `exists` (nothing written) when the id+version is already
- *   claimed, deleted ones included.
+ * @returns `created` with the commit (durable: committed), or `exists` (nothing written) when the
+ *   id+version is already claimed, deleted ones included.
  * @throws InvalidPackageError (code `invalid_package`) for an invalid or symbols package;
  *   PackageMismatchError (code `package_mismatch`) when `expectedHash` / `expectedIdentity` do not match;
  *   whatever `authorize` throws.
@@ -108,28 +107,23 @@ export async function ingestPackage(deps: FeedDeps, input: IngestInput): Promise
     }
   }
 
-  if (input.authorize) {
-    const idExists = await deps.db
-      .selectFrom('packages')
-      .select('lower_version')
-      .where('feed_id', '=', deps.feedId)
-      .where('lower_id', '=', lowerId)
-      .limit(1)
-      .executeTakeFirst();
-    await input.authorize(manifest.id, idExists !== undefined);
-  }
+  // One query: whether the id has versions (for authorize) and the row of this version, if any.
+  const state = await lookUp(deps, lowerId, lowerVersion);
+  if (input.authorize) await input.authorize(manifest.id, state.idExists);
 
   const identity = { packageId: manifest.id, version: fullVersion(manifest.version), normalizedVersion: normalizeVersion(manifest.version) };
-  const existing = await findExisting(deps, lowerId, lowerVersion, sha512, identity);
-  if (existing) return existing;
+  if (state.row) return existsResult(state.row, sha512, identity);
 
   // Durable bytes first (content-addressed: identical uploads share a key, different ones never collide).
+  // The puts run side by side; all of them have resolved (each durable) before the claim is sent.
   const keys = packageContentKeys(sha512);
   const nupkgBody = 'file' in input ? { file: input.file } : await input.source.read(0, input.source.size);
-  await deps.store.put(keys.nupkg, nupkgBody, { onlyIfAbsent: true });
-  await deps.store.put(keys.nuspec, contents.nuspecBytes, { onlyIfAbsent: true });
-  if (contents.icon) await deps.store.put(keys.icon, contents.icon.bytes, { onlyIfAbsent: true });
-  if (contents.readme) await deps.store.put(keys.readme, contents.readme.bytes, { onlyIfAbsent: true });
+  const stored = Promise.all([
+    deps.store.put(keys.nupkg, nupkgBody, { onlyIfAbsent: true }),
+    deps.store.put(keys.nuspec, contents.nuspecBytes, { onlyIfAbsent: true }),
+    contents.icon ? deps.store.put(keys.icon, contents.icon.bytes, { onlyIfAbsent: true }) : undefined,
+    contents.readme ? deps.store.put(keys.readme, contents.readme.bytes, { onlyIfAbsent: true }) : undefined,
+  ]);
 
   const listed = input.listed ?? true;
   const semver2 = isSemVer2Package({
@@ -137,30 +131,9 @@ export async function ingestPackage(deps: FeedDeps, input: IngestInput): Promise
     verbatimVersion: manifest.verbatimVersion,
     dependencyGroups: manifest.dependencyGroups,
   });
-
-  const commit = await deps.db.transaction().execute(async (trx) => {
-    const now = new Date();
-    const claimed = await trx
-      .insertInto('packages')
-      .values({
-        feed_id: deps.feedId,
-        lower_id: lowerId,
-        lower_version: lowerVersion,
-        id: manifest.id,
-        version: fullVersion(manifest.version),
-        normalized_version: normalizeVersion(manifest.version),
-        listed,
-        semver2,
-        package_hash: sha512,
-        package_size: size,
-        created: now,
-        last_commit_timestamp: now,
-      })
-      .onConflict((oc) => oc.doNothing())
-      .returning('lower_id')
-      .executeTakeFirst();
-    if (!claimed) return undefined; // claimed by a concurrent ingest: nothing written in this transaction
-    const stamp = await appendCatalogCommit(trx, deps.feedId, [
+  let commit;
+  try {
+    commit = prepareCatalogCommit([
       {
         type: 'PackageDetails',
         lowerId,
@@ -177,38 +150,59 @@ export async function ingestPackage(deps: FeedDeps, input: IngestInput): Promise
           }),
       },
     ]);
-    await trx
-      .updateTable('packages')
-      .set({ created: stamp.commitTimestamp, last_commit_timestamp: stamp.commitTimestamp })
-      .where('feed_id', '=', deps.feedId)
-      .where('lower_id', '=', lowerId)
-      .where('lower_version', '=', lowerVersion)
-      .execute();
-    return stamp;
-  });
-  if (!commit) {
-    const raced = await findExisting(deps, lowerId, lowerVersion, sha512, identity);
-    if (!raced) throw new Error(`${manifest.id} ${normalizeVersion(manifest.version)}: claim failed but no row exists`);
-    return raced;
+  } finally {
+    await stored;
   }
-  return { kind: 'created', packageId: manifest.id, version: fullVersion(manifest.version), commit };
+
+  const stamp = await claimBatcherOf(deps.db, deps.feedId).claim(
+    {
+      claim: {
+        lowerId,
+        lowerVersion,
+        id: manifest.id,
+        version: fullVersion(manifest.version),
+        normalizedVersion: normalizeVersion(manifest.version),
+        listed,
+        semver2,
+        packageHash: sha512,
+        packageSize: size,
+      },
+      commit,
+    },
+    { weight: contents.entries.length + 1, lockTimeoutMs: deps.lockTimeoutMs },
+  );
+  if (!stamp) {
+    // Claimed by a concurrent ingest: nothing was written for this one.
+    const raced = await lookUp(deps, lowerId, lowerVersion);
+    if (!raced.row) throw new Error(`${manifest.id} ${normalizeVersion(manifest.version)}: claim failed but no row exists`);
+    return existsResult(raced.row, sha512, identity);
+  }
+  return { kind: 'created', packageId: manifest.id, version: fullVersion(manifest.version), commit: stamp };
 }
 
-async function findExisting(
-  deps: FeedDeps,
-  lowerId: string,
-  lowerVersion: string,
+interface ExistingRow {
+  listed: boolean;
+  deleted: boolean;
+  package_hash: string;
+}
+
+/** Whether the id has any version in the feed, and the row of this version (deleted included). */
+async function lookUp(deps: FeedDeps, lowerId: string, lowerVersion: string): Promise<{ idExists: boolean; row?: ExistingRow }> {
+  const result = await sql<{ id_exists: boolean; listed: boolean | null; deleted: boolean | null; package_hash: string | null }>`
+    SELECT EXISTS (SELECT 1 FROM packages WHERE feed_id = ${deps.feedId} AND lower_id = ${lowerId}) AS id_exists,
+           p.listed, p.deleted, p.package_hash
+    FROM (SELECT 1) AS one
+    LEFT JOIN packages p ON p.feed_id = ${deps.feedId} AND p.lower_id = ${lowerId} AND p.lower_version = ${lowerVersion}`.execute(deps.db);
+  const found = result.rows[0]!;
+  if (found.package_hash === null) return { idExists: found.id_exists };
+  return { idExists: true, row: { listed: found.listed!, deleted: found.deleted!, package_hash: found.package_hash } };
+}
+
+function existsResult(
+  row: ExistingRow,
   sha512: string,
   identity: { packageId: string; version: string; normalizedVersion: string },
-): Promise<IngestResult | undefined> {
-  const row = await deps.db
-    .selectFrom('packages')
-    .select(['listed', 'deleted', 'package_hash'])
-    .where('feed_id', '=', deps.feedId)
-    .where('lower_id', '=', lowerId)
-    .where('lower_version', '=', lowerVersion)
-    .executeTakeFirst();
-  if (!row) return undefined;
+): IngestResult {
   return { kind: 'exists', ...identity, sameBytes: row.package_hash === sha512, listed: row.listed, deleted: row.deleted };
 }
 

@@ -8,6 +8,7 @@ import {
   type PackageDetailsData,
 } from '@nucat/catalog';
 import type { FeedDeps } from './feed-deps.js';
+import { limitLockWait } from './lock-wait.js';
 import { resolvePackageKey } from './package-key.js';
 
 /** The outcome of an operation on one existing version. */
@@ -29,7 +30,7 @@ export interface VersionChange {
  * @throws NotFoundError (code `not_found`) when the version is not in the feed or was deleted.
  */
 export async function setListed(
-  deps: Pick<FeedDeps, 'db' | 'feedId'>,
+  deps: Pick<FeedDeps, 'db' | 'feedId' | 'lockTimeoutMs'>,
   target: { id: string; version: string },
   listed: boolean,
 ): Promise<VersionChange> {
@@ -37,6 +38,7 @@ export async function setListed(
   const notFound = () => new NotFoundError(`${target.id} ${target.version} does not exist in this feed.`);
 
   return deps.db.transaction().execute(async (trx) => {
+    await limitLockWait(trx, deps.lockTimeoutMs);
     const row = await trx
       .selectFrom('packages')
       .select(['id', 'version', 'listed', 'deleted'])
@@ -50,6 +52,7 @@ export async function setListed(
     const latest = await findLatestItem(trx, deps.feedId, lowerId, lowerVersion);
     if (!latest || latest.type !== 'PackageDetails') throw notFound();
     const previous = latest.data as PackageDetailsData;
+    // One statement appends the leaf and updates the row; the catalog lock is held from it to the COMMIT.
     const commit = await appendCatalogCommit(trx, deps.feedId, [
       {
         type: 'PackageDetails',
@@ -60,15 +63,9 @@ export async function setListed(
           listed,
           published: formatCatalogTimestamp(listed ? c.commitTimestamp : UNLISTED_PUBLISHED_DATE),
         }),
+        package: { listed },
       },
     ]);
-    await trx
-      .updateTable('packages')
-      .set({ listed, last_commit_timestamp: commit.commitTimestamp })
-      .where('feed_id', '=', deps.feedId)
-      .where('lower_id', '=', lowerId)
-      .where('lower_version', '=', lowerVersion)
-      .execute();
     return { packageId: row.id, version: row.version, commit };
   });
 }

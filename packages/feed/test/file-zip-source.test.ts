@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidPackageError, readNupkg, readNupkgFrom } from '@nucat/nuget';
-import { openFileZipSource, readNupkgFile } from '../src/file-zip-source.js';
+import { openFileZipSource, readNupkgFile, WHOLE_FILE_READ_BYTES } from '../src/file-zip-source.js';
 import { nuspecXml, writeZip } from '@nucat/testing';
 
 const REAL_PACKAGES = '/opt/nuget/packages';
@@ -64,16 +64,39 @@ describe('openFileZipSource', () => {
     expect(reads.reduce((a, b) => a + b, 0)).toBeLessThan(128 * 1024);
   });
 
+  it('reads a small package with one read of the whole file, then from memory', async () => {
+    const file = join(dir, 'small.nupkg');
+    const zip = writeZip({ entries: [{ name: 'Contoso.Small.nuspec', data: nuspecXml({ id: 'Contoso.Small' }) }] });
+    await writeFile(file, zip);
+    const source = await openFileZipSource(file);
+    await rm(file); // nothing is read from the file any more
+    try {
+      expect((await readNupkgFrom(source)).manifest.id).toBe('Contoso.Small');
+      await expect(source.read(zip.length - 1, 2)).rejects.toThrow(RangeError);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('fails with an I/O error, not a refused package, when the file shrinks under the reader', async () => {
     const file = join(dir, 'shrinks.nupkg');
-    await writeFile(file, writeZip({ entries: [{ name: 'Contoso.Shrinks.nuspec', data: nuspecXml({ id: 'Contoso.Shrinks' }) }] }));
+    // Larger than WHOLE_FILE_READ_BYTES, so it is read piece by piece.
+    await writeFile(
+      file,
+      writeZip({
+        entries: [
+          { name: 'Contoso.Shrinks.nuspec', data: nuspecXml({ id: 'Contoso.Shrinks' }) },
+          { name: 'content/filler.bin', data: randomBytes(WHOLE_FILE_READ_BYTES + 1), method: 'stored' },
+        ],
+      }),
+    );
     const source = await openFileZipSource(file);
     try {
       await truncate(file, 10);
       const error: unknown = await readNupkgFrom(source).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(Error);
       expect(error).not.toBeInstanceOf(InvalidPackageError);
-      expect((error as Error).message).toMatch(/ended at 10 bytes/);
+      expect((error as Error).message).toMatch(/shrinks\.nupkg ended at \d+ bytes/);
     } finally {
       await source.close();
     }

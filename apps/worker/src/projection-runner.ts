@@ -1,19 +1,86 @@
+import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { advanceCursor, getCursor, readCatalogBatch } from '@nucat/catalog';
+import { sql } from 'kysely';
+import { advanceCursor, getCursor, readCatalogBatchEnd } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
 import {
   JOB_ADVANCE_CURSOR,
   JOB_PROJECT_ID,
   batchJobId,
-  idJobId,
   projectionQueueName,
   type AdvanceCursorJobData,
   type ProjectIdJobData,
   type ProjectionName,
 } from '@nucat/queue';
-import { idLockKey, withIdLock } from './id-lock.js';
+import { idLockKey, withIdLock, withIdLocks } from './id-lock.js';
+
+/** Job name of a chunk of the ids of a batch. (`project-id` jobs, one id each, came from older versions.) */
+export const JOB_PROJECT_IDS = 'project-ids';
+
+/** Payload of a chunk job: project these ids, whose documents are complete and durable up to `from`. */
+export interface ProjectIdsJobData {
+  feedId: number;
+  /** ISO timestamp: the cursor the batch starts after. */
+  from: string;
+  /** ISO timestamp: the last commit of the batch (the cursor after it). */
+  to: string;
+  lowerIds: string[];
+}
+
+/** The commits of a batch: after `from`, up to and including `to`. */
+export interface BatchRange {
+  from: Date;
+  to: Date;
+}
+
+/** Most ids in one chunk job. */
+const MAX_IDS_PER_CHUNK = 125;
+
+/**
+ * Splits the (sorted) ids of a batch into chunks, one job each: at least `lanes` chunks when there are
+ * that many ids (so every job slot of a worker has work), at most {@link MAX_IDS_PER_CHUNK} ids each.
+ */
+export function chunkIds(ids: readonly string[], lanes: number): string[][] {
+  const count = Math.min(ids.length, Math.max(lanes, Math.ceil(ids.length / MAX_IDS_PER_CHUNK)));
+  const chunks: string[][] = [];
+  for (let i = 0; i < count; i++) chunks.push(ids.slice(Math.floor((i * ids.length) / count), Math.floor(((i + 1) * ids.length) / count)));
+  return chunks;
+}
+
+/**
+ * A new id for every schedule: BullMQ counts a child whose id already exists as completed as done for
+ * its new parent, so a reused id (a replay reaching a cursor value seen before, a second scheduler)
+ * could move the cursor past work never done. Duplicate schedules of one batch collapse on the
+ * parent's id; their extra children are harmless (see the stale-chunk check in the processor).
+ */
+function chunkJobId(feedId: number, from: Date): string {
+  return `ids-${feedId}-${from.getTime()}-${randomUUID()}`;
+}
+
+/**
+ * The next batch after `from`, as `readCatalogBatch` (@nucat/catalog) bounds it — whole commits with
+ * `from < commitTimestamp ≤ upTo`, about `maxItems` items at most, never a commit split — but only the
+ * distinct ids in it (sorted) and its item count: the chunk jobs read the catalog state themselves, so
+ * the scheduler need not load every item's document. Undefined when nothing follows the cursor.
+ */
+export async function readBatchIds(
+  db: Db,
+  feedId: number,
+  from: Date,
+  maxItems: number,
+  upTo?: Date,
+): Promise<{ to: Date; ids: string[]; items: number } | undefined> {
+  const end = await readCatalogBatchEnd(db, feedId, from, maxItems, upTo);
+  if (!end) return undefined;
+  const { to, items } = end;
+  const rows = await sql<{ lower_id: string }>`
+    SELECT DISTINCT lower_id FROM catalog_items
+    WHERE feed_id = ${feedId} AND commit_timestamp > ${from} AND commit_timestamp <= ${to}`.execute(db);
+  const ids = rows.rows.map((r) => r.lower_id).sort();
+  return { to, ids, items };
+}
 
 /** Options of {@link createProjectionRunner}. */
 export interface ProjectionRunnerOptions {
@@ -32,8 +99,13 @@ export interface ProjectionRunnerOptions {
   /** Key prefix in Redis. */
   prefix: string;
   feedId: number;
-  /** Rebuilds one id's documents from the catalog (idempotent). */
-  project(lowerId: string): Promise<unknown>;
+  /**
+   * Projects the given ids of a batch (idempotent): their catalog state as of `batch.to`, writing
+   * what the batch's items changed since `batch.from` (the cursor, up to which their documents are
+   * complete and durable). Without a batch: each id whole, from its latest state. Must resolve only
+   * once its writes are durable: the cursor moves past them next.
+   */
+  project(lowerIds: readonly string[], batch: BatchRange | undefined): Promise<unknown>;
   /** Most catalog items per batch. @defaultValue 500 */
   batchSize?: number;
   /** Jobs processed at once by this process. @defaultValue 4 */
@@ -44,6 +116,12 @@ export interface ProjectionRunnerOptions {
    * restorable). Undefined = no bound.
    */
   upperBound?: () => Promise<Date | undefined>;
+  /**
+   * Called with a chunk's per-id locks held, before it checks that its batch is still the current
+   * one and projects: throws (the job is retried later) while a step that moves this cursor on its
+   * own is under way — the switch of a generation being rebuilt (see worker.ts).
+   */
+  guard?: () => Promise<void>;
   /** When false, only schedules (no Worker is started). @defaultValue true */
   process?: boolean;
   log: Logger;
@@ -52,11 +130,14 @@ export interface ProjectionRunnerOptions {
 /**
  * Follows the catalog for one projection.
  *
- * A batch is a BullMQ flow: one child job per id in the batch (any worker copy may run them, in
- * parallel) and a parent job that runs once every child has succeeded and moves the cursor —
+ * A batch is a BullMQ flow: child jobs that each project a chunk of the batch's ids (any worker copy
+ * may run them, in parallel; one chunk costs one job, one Redis round trip for its per-id locks, one
+ * catalog query and one flush to disk, whatever its size) and a parent job that runs once every child
+ * has succeeded and moves the cursor —
  * compare-and-set in PostgreSQL, so a duplicate or stale batch can never move it back or past
- * work not done. Job ids are derived from the cursor, so every copy that schedules the same batch
- * schedules the same jobs, and duplicates collapse. Redis holds only this work in flight: if it is
+ * work not done. The parent's job id is derived from the cursor, so every copy that schedules the
+ * same batch schedules the same parent, and duplicates collapse; a chunk runs only while its batch
+ * is the current one. Redis holds only this work in flight: if it is
  * flushed, the next schedule (on a catalog notification or the timer) recreates the batch from
  * the cursor.
  */
@@ -71,6 +152,11 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   const flow = new FlowProducer({ connection, prefix });
   queue.on('error', (err) => log.error({ err }, 'queue error'));
   flow.on('error', (err) => log.error({ err }, 'flow producer error'));
+
+  const currentCursor = async (): Promise<Date> => {
+    const row = await db.selectFrom('projection_cursors').select('cursor').where('feed_id', '=', feedId).where('projection', '=', cursorName).executeTakeFirst();
+    return row?.cursor ?? new Date(0);
+  };
 
   let scheduling = false;
   let again = false;
@@ -98,9 +184,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
     }
     const upTo = await options.upperBound?.();
     if (upTo && upTo.getTime() <= from.getTime()) return;
-    const batch = await readCatalogBatch(db, feedId, from, batchSize, upTo);
+    const batch = await readBatchIds(db, feedId, from, batchSize, upTo);
     if (!batch) return;
-    const ids = [...new Set(batch.items.map((i) => i.lowerId))].sort();
+    const { ids } = batch;
     const data: AdvanceCursorJobData = { feedId, from: from.toISOString(), to: batch.to.toISOString(), ids: ids.length };
     await flow.add({
       name: JOB_ADVANCE_CURSOR,
@@ -114,12 +200,12 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         removeOnComplete: { age: 24 * 3600, count: 10_000 },
         removeOnFail: { age: 7 * 24 * 3600 },
       },
-      children: ids.map((lowerId) => ({
-        name: JOB_PROJECT_ID,
+      children: chunkIds(ids, concurrency).map((lowerIds) => ({
+        name: JOB_PROJECT_IDS,
         queueName,
-        data: { feedId, lowerId } satisfies ProjectIdJobData,
+        data: { feedId, from: from.toISOString(), to: data.to, lowerIds } satisfies ProjectIdsJobData,
         opts: {
-          jobId: idJobId(feedId, from, lowerId),
+          jobId: chunkJobId(feedId, from),
           attempts: 12,
           backoff: { type: 'exponential', delay: 250 },
           failParentOnFailure: true,
@@ -128,7 +214,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         },
       })),
     });
-    log.debug({ from: data.from, to: data.to, ids: ids.length, items: batch.items.length }, 'scheduled batch');
+    log.debug({ from: data.from, to: data.to, ids: ids.length, items: batch.items }, 'scheduled batch');
   }
 
   /** Schedules the next batch if none is in flight. Concurrent calls coalesce. */
@@ -154,11 +240,30 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
     worker = new Worker(
       queueName,
       async (job: Job) => {
-        if (job.name === JOB_PROJECT_ID) {
-          const { lowerId } = job.data as ProjectIdJobData;
+        if (job.name === JOB_PROJECT_IDS) {
+          const data = job.data as ProjectIdsJobData;
+          const batch = typeof data.to === 'string' ? { from: new Date(data.from), to: new Date(data.to) } : undefined;
           const started = performance.now();
-          const result = await withIdLock(connection, idLockKey(prefix, projection, feedId, lowerId), lowerId, () => options.project(lowerId));
-          log.debug({ lowerId, ms: Math.round(performance.now() - started), result }, 'projected id');
+          let skipped = false;
+          await withIdLocks(connection, (lowerId) => idLockKey(prefix, projection, feedId, lowerId), data.lowerIds, async (lowerIds) => {
+            if (batch) await options.guard?.();
+            // A chunk runs only while its batch is the current one: its parent then waits for it, so the
+            // cursor cannot move during the run. A chunk of a batch already done (a second scheduler's
+            // copy, added after the first copy had finished) would write an older state over a newer one.
+            if (skipped || (batch && (await currentCursor()).getTime() !== batch.from.getTime())) {
+              skipped = true;
+              return;
+            }
+            await options.project(lowerIds, batch);
+          });
+          if (skipped) log.debug({ from: data.from, ids: data.lowerIds.length }, 'skipped a chunk of a batch already done');
+          else log.debug({ ids: data.lowerIds.length, first: data.lowerIds[0], ms: Math.round(performance.now() - started) }, 'projected ids');
+          return;
+        }
+        if (job.name === JOB_PROJECT_ID) {
+          // Scheduled by an older version, one id per job: rebuild that id whole.
+          const { lowerId } = job.data as ProjectIdJobData;
+          await withIdLock(connection, idLockKey(prefix, projection, feedId, lowerId), lowerId, () => options.project([lowerId], undefined));
           return;
         }
         if (job.name === JOB_ADVANCE_CURSOR) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +23,8 @@ import { lowerNormalizedVersion, readNupkg, toLowerId } from '@nucat/nuget';
 import { JOB_ADVANCE_CURSOR, projectionQueueName, type AdvanceCursorJobData } from '@nucat/queue';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
 import { buildNupkg, createTestDatabase, createTestRedisPrefix, waitFor, type TestDatabase, type TestRedisPrefix } from '@nucat/testing';
-import { IdBusyError, withIdLock } from '../src/id-lock.js';
+import { IdBusyError, withIdLock, withIdLocks } from '../src/id-lock.js';
+import { JOB_PROJECT_IDS, type ProjectIdsJobData } from '../src/projection-runner.js';
 import { createWorker } from '../src/worker.js';
 
 const FEED_ID = 1;
@@ -330,6 +331,53 @@ describe('worker', () => {
     });
   });
 
+  describe('per-id locks for a chunk of ids', () => {
+    it('#36 projects the free ids at once, the busy one once its holder lets go, and releases every lock', async () => {
+      const connection = new Redis(redis.url);
+      try {
+        const keyOf = (lowerId: string) => `${redis.prefix}:lock:flatcontainer:${FEED_ID}:${lowerId}`;
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let entered!: () => void;
+        const inside = new Promise<void>((r) => (entered = r));
+        const other = withIdLock(connection, keyOf('chunk.b'), 'chunk.b', async () => {
+          entered();
+          await held;
+        });
+        await inside;
+
+        const rounds: string[][] = [];
+        const chunk = withIdLocks(connection, keyOf, ['chunk.a', 'chunk.b', 'chunk.c'], async (ids) => {
+          rounds.push(ids);
+          if (rounds.length === 1) release(); // the other holder finishes meanwhile
+        });
+        await expect(chunk).resolves.toBeUndefined();
+        await other;
+        expect(rounds).toEqual([['chunk.a', 'chunk.c'], ['chunk.b']]);
+        expect(await connection.exists(keyOf('chunk.a'), keyOf('chunk.b'), keyOf('chunk.c'))).toBe(0);
+      } finally {
+        connection.disconnect();
+      }
+    });
+
+    it('#36 gives up with IdBusyError when an id stays held, after doing the rest, and keeps no lock', async () => {
+      const connection = new Redis(redis.url);
+      try {
+        const keyOf = (lowerId: string) => `${redis.prefix}:lock:registration:${FEED_ID}:${lowerId}`;
+        await connection.set(keyOf('stuck.b'), 'someone else', 'PX', 30_000);
+        const done: string[] = [];
+        await expect(
+          withIdLocks(connection, keyOf, ['stuck.a', 'stuck.b'], async (ids) => void done.push(...ids), { waitMs: 100 }),
+        ).rejects.toMatchObject({ name: 'IdBusyError', code: 'id_busy' });
+        expect(done).toEqual(['stuck.a']);
+        expect(await connection.exists(keyOf('stuck.a'))).toBe(0);
+        expect(await connection.get(keyOf('stuck.b'))).toBe('someone else');
+      } finally {
+        connection.disconnect();
+      }
+    });
+  });
+
   describe('stale and duplicate batches', () => {
     it('never moves a cursor back when an already-completed batch is applied again', async () => {
       await startWorker();
@@ -363,6 +411,65 @@ describe('worker', () => {
       expect(await cursors()).toEqual(at);
       expect(at.registration).toBe(second.commitTimestamp.getTime());
       await expectProjected('stale.batch', ['1.0.0', '2.0.0']);
+      expect(errors()).toEqual([]);
+    });
+
+    it('#36 skips a chunk of a batch the cursor has moved past, so it cannot write an older state over a newer one', async () => {
+      await startWorker();
+      const first = await publish([{ id: 'Stale.Chunk', version: '1.0.0' }]);
+      const second = await publish([{ id: 'Stale.Chunk', version: '2.0.0' }]);
+      await waitForCursors(second);
+
+      // A copy of the first batch's chunk, delivered late (as a second scheduler's copy could be).
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const queue = new Queue(projectionQueueName('flatcontainer'), { connection, prefix: redis.prefix });
+      try {
+        const data: ProjectIdsJobData = { feedId: FEED_ID, from: new Date(0).toISOString(), to: first.commitTimestamp.toISOString(), lowerIds: ['stale.chunk'] };
+        const job = await queue.add(JOB_PROJECT_IDS, data, { jobId: 'late-copy-of-a-chunk' });
+        await waitFor(async () => (await job.getState()) === 'completed', { what: 'the late chunk job to run' });
+      } finally {
+        await queue.close();
+        connection.disconnect();
+      }
+      await expectProjected('stale.chunk', ['1.0.0', '2.0.0']);
+      expect(logs.some((e) => e.message === 'skipped a chunk of a batch already done')).toBe(true);
+      expect(errors()).toEqual([]);
+    });
+
+    it('#35 P5 replays into emptied trees, in small batches, exactly what was projected commit by commit', async () => {
+      await startWorker({ batchSize: 3 });
+      const ids = Array.from({ length: 8 }, (_, i) => `Replay.Bytes${i}`);
+      let last: CommitStamp | undefined;
+      // Versions of each id spread over many commits and batches, one deleted, as pushes come.
+      for (const version of ['1.0.0', '1.0.1', '2.0.0-beta.1']) {
+        for (const id of ids) last = await publish([{ id, version }]);
+      }
+      await waitForCursors(last!);
+      const trees = ['flatcontainer', 'registration5-semver1', 'registration5-gz-semver1', 'registration5-gz-semver2'];
+      const snapshotOf = async () => {
+        const files = new Map<string, Buffer>();
+        for (const tree of trees) {
+          for (const id of ids) {
+            for (const entry of await readdir(join(root, tree, id.toLowerCase()), { recursive: true, withFileTypes: true }).catch(() => [])) {
+              if (entry.isFile()) {
+                const full = join(entry.parentPath, entry.name);
+                files.set(full.slice(root.length), await readFile(full));
+              }
+            }
+          }
+        }
+        return files;
+      };
+      const incremental = await snapshotOf();
+      expect(incremental.size).toBe(ids.length * (3 * 2 + 1 + 2 * (2 + 1) + (3 + 1)));
+
+      for (const tree of trees) for (const id of ids) await rm(join(root, tree, id.toLowerCase()), { recursive: true, force: true });
+      await resetCursor(db, FEED_ID, 'flatcontainer');
+      await resetCursor(db, FEED_ID, 'registration');
+      await waitForCursors(last!, 30_000);
+      const replayed = await snapshotOf();
+      expect([...replayed.keys()].sort()).toEqual([...incremental.keys()].sort());
+      for (const [key, bytes] of incremental) expect(replayed.get(key)?.equals(bytes), key).toBe(true);
       expect(errors()).toEqual([]);
     });
 

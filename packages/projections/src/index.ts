@@ -1,5 +1,11 @@
 export * from './flat-container/index.js';
 export * from './registration/index.js';
 export * from './search/index.js';
-export { createFlatContainerProjector, type FlatContainerProjector, type FlatContainerProjectorOptions, type ProjectionResult } from './flat-container/flat-container-projector.js';
-export { createRegistrationProjector, type RegistrationProjector, type RegistrationProjectorOptions } from './registration/registration-projector.js';
+export { createFlatContainerProjector, type FlatContainerProjector, type FlatContainerProjectorOptions } from './flat-container/flat-container-projector.js';
+export type { ProjectionResult, ProjectOptions } from './shared/projection.js';
+export {
+  createRegistrationProjector,
+  REGISTRATION_GZIP_LEVEL,
+  type RegistrationProjector,
+  type RegistrationProjectorOptions,
+} from './registration/registration-projector.js';

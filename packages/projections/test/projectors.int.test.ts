@@ -16,6 +16,7 @@ import {
   recordWrites,
   snapshot,
   storeContent,
+  type RecordingBlobStore,
   type TestPackage,
 } from './support.js';
 
@@ -70,15 +71,17 @@ describe('flat container and registration projectors', () => {
   });
 
   /** Both projectors over `store`, reading the catalog state of the test database. */
-  function projectors(store: BlobStore, paging?: { maxInlinedLeaves?: number; leavesPerPage?: number }) {
+  function projectors(store: BlobStore, paging?: { maxInlinedLeaves?: number; leavesPerPage?: number }, write: { durable?: boolean } = {}) {
     const loadLatestItems = (lowerId: string) => readLatestItems(db, FEED_ID, lowerId);
-    const flat = createFlatContainerProjector({ store, loadLatestItems });
-    const registration = createRegistrationProjector({ store, urls: URLS, loadLatestItems, ...(paging ? { paging } : {}) });
+    const flat = createFlatContainerProjector({ store, loadLatestItems, ...write });
+    const registration = createRegistrationProjector({ store, urls: URLS, loadLatestItems, ...(paging ? { paging } : {}), ...write });
     return {
       flat,
       registration,
-      async project(lowerId: string): Promise<{ flat: ProjectionResult; registration: ProjectionResult }> {
-        return { flat: await flat.project(lowerId), registration: await registration.project(lowerId) };
+      /** Projects both; with `since`, as the worker does for a batch that starts after it. */
+      async project(lowerId: string, since?: Date): Promise<{ flat: ProjectionResult; registration: ProjectionResult }> {
+        const options = since === undefined ? {} : { since };
+        return { flat: await flat.project(lowerId, options), registration: await registration.project(lowerId, options) };
       },
     };
   }
@@ -116,10 +119,17 @@ describe('flat container and registration projectors', () => {
     const { project } = projectors(store);
     let first: CommitStamp;
     let second: CommitStamp;
+    /** The last commit projected: each step projects only what came after it, as the worker's batches do. */
+    let cursor: Date | undefined;
+    const projectNext = async (stamp: CommitStamp) => {
+      const result = await project(lowerId, cursor);
+      cursor = stamp.commitTimestamp;
+      return result;
+    };
 
     it('projects the first version to the flat container and the three hives', async () => {
       first = await publish(db, store, [v1]);
-      const result = await project(lowerId);
+      const result = await projectNext(first);
 
       expect(result).toEqual({ flat: { written: 3, deleted: 0 }, registration: { written: 6, deleted: 0 } });
       expect(await projectedKeys(store)).toEqual(
@@ -225,7 +235,7 @@ describe('flat container and registration projectors', () => {
 
     it('adds a second version, both listed and sorted ascending', async () => {
       second = await publish(db, store, [v2]);
-      const result = await project(lowerId);
+      const result = await projectNext(second);
 
       expect(result).toEqual({ flat: { written: 3, deleted: 0 }, registration: { written: 6, deleted: 0 } });
       expect(await projectedKeys(store)).toEqual(
@@ -251,10 +261,11 @@ describe('flat container and registration projectors', () => {
 
     it('keeps an unlisted version in the flat container and marks it listed:false in registration', async () => {
       const unlist = await commit(db, [detailsItem(v2, { listed: false })]);
-      const result = await project(lowerId);
+      const result = await projectNext(unlist);
 
-      // Flat container: nothing changes. Registration: the index and the 2.0.0 leaf of each hive.
-      expect(result).toEqual({ flat: { written: 0, deleted: 0 }, registration: { written: 6, deleted: 0 } });
+      // Flat container: the same index.json again, and the version files stay. Registration: the
+      // index and the 2.0.0 leaf of each hive.
+      expect(result).toEqual({ flat: { written: 1, deleted: 0 }, registration: { written: 6, deleted: 0 } });
       expect(await projectedKeys(store)).toEqual(
         sorted([
           ...flatKeys(lowerId, ['1.0.0', '2.0.0']),
@@ -279,8 +290,7 @@ describe('flat container and registration projectors', () => {
     });
 
     it('removes a deleted version from index.json and deletes its files and registration leaf', async () => {
-      await commit(db, [deleteItem(v2)]);
-      const result = await project(lowerId);
+      const result = await projectNext(await commit(db, [deleteItem(v2)]));
 
       expect(result).toEqual({ flat: { written: 1, deleted: 2 }, registration: { written: 3, deleted: 3 } });
       expect(await projectedKeys(store)).toEqual(
@@ -296,8 +306,7 @@ describe('flat container and registration projectors', () => {
     });
 
     it('removes every document of the id when its only remaining version is deleted', async () => {
-      await commit(db, [deleteItem(v1)]);
-      const result = await project(lowerId);
+      const result = await projectNext(await commit(db, [deleteItem(v1)]));
 
       expect(result).toEqual({ flat: { written: 0, deleted: 3 }, registration: { written: 0, deleted: 6 } });
       expect(await projectedKeys(store)).toEqual([]);
@@ -305,7 +314,8 @@ describe('flat container and registration projectors', () => {
       for (const hive of HIVE_NAMES) expect(await store.stat(`${hive}/${lowerId}/index.json`)).toBeUndefined();
     });
 
-    it('changes nothing when the deleted id is projected again', async () => {
+    it('changes nothing when the deleted id is projected again, from its last commit or from scratch', async () => {
+      expect(await project(lowerId, cursor)).toEqual({ flat: { written: 0, deleted: 0 }, registration: { written: 0, deleted: 0 } });
       expect(await project(lowerId)).toEqual({ flat: { written: 0, deleted: 0 }, registration: { written: 0, deleted: 0 } });
       expect(await projectedKeys(store)).toEqual([]);
     });
@@ -497,21 +507,28 @@ describe('flat container and registration projectors', () => {
     // 130 versions (separate pages), one unlisted, one SemVer2 and one deleted.
     const packages = [...manyPackages(id, 130), makePackage({ id, version: '2.0.0-rc.1' })];
     let store: BlobStore;
+    let last: CommitStamp;
 
     beforeAll(async () => {
       store = createMemoryBlobStore();
       await publish(db, store, packages);
-      await commit(db, [detailsItem(packages[3]!, { listed: false }), deleteItem(packages[7]!)]);
+      last = await commit(db, [detailsItem(packages[3]!, { listed: false }), deleteItem(packages[7]!)]);
     });
 
-    it('writes and deletes nothing when an id is projected a second time, leaving every blob byte-identical', async () => {
+    it('leaves every blob byte-identical when an id is projected a second time, and writes nothing from its last commit', async () => {
       const { project } = projectors(store);
       const firstRun = await project(lowerId);
       expect(firstRun.flat.written).toBeGreaterThan(0);
       expect(firstRun.registration.written).toBeGreaterThan(0);
       const before = await snapshot(store, prefixes);
 
-      expect(await project(lowerId)).toEqual({ flat: { written: 0, deleted: 0 }, registration: { written: 0, deleted: 0 } });
+      // From scratch: every document is written again (nothing is read back to compare), none deleted;
+      // the version files, already links to their content, stay.
+      const again = await project(lowerId);
+      expect(again.flat).toEqual({ written: 1, deleted: 0 });
+      expect(again.registration).toEqual({ written: firstRun.registration.written, deleted: 0 });
+      // From the last commit: nothing is newer, so nothing is written.
+      expect(await project(lowerId, last.commitTimestamp)).toEqual({ flat: { written: 0, deleted: 0 }, registration: { written: 0, deleted: 0 } });
       const after = await snapshot(store, prefixes);
       expect([...after.keys()]).toEqual([...before.keys()]);
       for (const [key, bytes] of before) expect(after.get(key)!.equals(bytes), key).toBe(true);
@@ -530,6 +547,123 @@ describe('flat container and registration projectors', () => {
       const rebuilt = await snapshot(fresh, prefixes);
       expect([...rebuilt.keys()]).toEqual([...expected.keys()]);
       for (const [key, bytes] of expected) expect(rebuilt.get(key)!.equals(bytes), key).toBe(true);
+    });
+  });
+
+  describe('#5 a batch writes only what its items can have changed (since)', () => {
+    const prefixesOf = (lowerId: string) => ['flatcontainer', ...HIVE_NAMES].map((tree) => `${tree}/${lowerId}/`);
+
+    /** Asserts `store` holds for `lowerId` exactly the bytes a clean rebuild into an empty store gives. */
+    async function expectSameAsCleanRebuild(store: BlobStore, lowerId: string, packages: TestPackage[]): Promise<void> {
+      const fresh = createMemoryBlobStore();
+      for (const pkg of packages) await storeContent(fresh, pkg);
+      await projectors(fresh).project(lowerId);
+      const expected = await snapshot(fresh, prefixesOf(lowerId));
+      const actual = await snapshot(store, prefixesOf(lowerId));
+      expect([...actual.keys()]).toEqual([...expected.keys()]);
+      for (const [key, bytes] of expected) expect(actual.get(key)!.equals(bytes), key).toBe(true);
+    }
+
+    /** The documents of `lowerId` written (put) in `hive`, relative to the id's folder, sorted. */
+    function putsIn(store: RecordingBlobStore, hive: HiveName, lowerId: string): string[] {
+      const folder = `${hive}/${lowerId}/`;
+      return sorted(store.events.filter((e) => e.op === 'put' && e.key.startsWith(folder)).map((e) => e.key.slice(folder.length)));
+    }
+
+    /** An id with `count` versions 1.0.0…, projected; returns the recording store (events cleared) and the cursor. */
+    async function projected(id: string, count: number) {
+      const inner = createMemoryBlobStore();
+      const store = recordWrites(inner);
+      const packages = manyPackages(id, count);
+      const stamp = await publish(db, inner, packages);
+      await projectors(store).project(id.toLowerCase());
+      store.events.length = 0;
+      return { inner, store, packages, since: stamp.commitTimestamp };
+    }
+
+    it('writes the new leaf, the last page and the index when a version is added to an id of 500', async () => {
+      const { inner, store, packages, since } = await projected('Contoso.Nightly', 500);
+      const added = makePackage({ id: 'Contoso.Nightly', version: '1.0.500' });
+      await publish(db, inner, [added]);
+      const result = await projectors(store).project('contoso.nightly', since);
+
+      // Per hive: the leaf, the last page (1.0.448–1.0.499 becomes 1.0.448–1.0.500) and the index.
+      expect(result).toEqual({ flat: { written: 3, deleted: 0 }, registration: { written: 9, deleted: 3 } });
+      for (const hive of HIVE_NAMES) {
+        expect(putsIn(store, hive, 'contoso.nightly')).toEqual(['1.0.500.json', 'index.json', 'page/1.0.448/1.0.500.json']);
+        expect(await store.stat(`${hive}/contoso.nightly/page/1.0.448/1.0.499.json`)).toBeUndefined();
+      }
+      await expectSameAsCleanRebuild(store, 'contoso.nightly', [...packages, added]);
+    });
+
+    it('writes every page from an inserted version on (the later pages shift) and removes the pages they replace', async () => {
+      const { inner, store, packages, since } = await projected('Contoso.Patched', 500);
+      const inserted = makePackage({ id: 'Contoso.Patched', version: '1.0.99.1' });
+      await publish(db, inner, [inserted]);
+      const result = await projectors(store).project('contoso.patched', since);
+
+      // 1.0.99.1 lands at position 100, in the second page: pages 2–8 get new bounds, page 1 stays.
+      expect(result.registration).toEqual({ written: 3 * (1 + 7 + 1), deleted: 3 * 7 });
+      for (const hive of HIVE_NAMES) {
+        const pages = putsIn(store, hive, 'contoso.patched').filter((doc) => doc.startsWith('page/'));
+        expect(pages).toHaveLength(7);
+        expect(pages).not.toContain('page/1.0.0/1.0.63.json');
+        expect(pages).toContain('page/1.0.64/1.0.126.json');
+      }
+      await expectSameAsCleanRebuild(store, 'contoso.patched', [...packages, inserted]);
+    });
+
+    it('writes every page when an id of 127 inlined versions gets its 128th', async () => {
+      const { inner, store, packages, since } = await projected('Contoso.Growing', 127);
+      const added = makePackage({ id: 'Contoso.Growing', version: '1.0.127' });
+      await publish(db, inner, [added]);
+      const result = await projectors(store).project('contoso.growing', since);
+
+      expect(result.registration).toEqual({ written: 3 * 4, deleted: 0 });
+      for (const hive of HIVE_NAMES) {
+        expect(putsIn(store, hive, 'contoso.growing')).toEqual(['1.0.127.json', 'index.json', 'page/1.0.0/1.0.63.json', 'page/1.0.64/1.0.127.json']);
+      }
+      await expectSameAsCleanRebuild(store, 'contoso.growing', [...packages, added]);
+    });
+
+    it('rewrites the leaf and the pages of an old version that is unlisted, keeping the id byte-identical to a rebuild', async () => {
+      const { store, packages, since } = await projected('Contoso.Aging', 300);
+      await commit(db, [detailsItem(packages[10]!, { listed: false })]);
+      await projectors(store).project('contoso.aging', since);
+
+      for (const hive of HIVE_NAMES) {
+        expect(putsIn(store, hive, 'contoso.aging')).toContain('1.0.10.json');
+        expect(putsIn(store, hive, 'contoso.aging')).not.toContain('1.0.11.json');
+        expect(await readJson(store, `${hive}/contoso.aging/1.0.10.json`, isGzip(hive))).toMatchObject({ listed: false });
+      }
+      // The clean rebuild reads the same catalog, where 1.0.10 is unlisted now.
+      await expectSameAsCleanRebuild(store, 'contoso.aging', packages);
+    });
+
+    it('#35 rewrites on replay every document a batch wrote that a machine crash left torn (empty), shifted pages included', async () => {
+      const { inner, store, packages, since } = await projected('Contoso.Crashed', 300);
+      const more = [makePackage({ id: 'Contoso.Crashed', version: '1.0.99.1' }), makePackage({ id: 'Contoso.Crashed', version: '1.0.300' })];
+      await publish(db, inner, more);
+      await projectors(store, undefined, { durable: false }).project('contoso.crashed', since);
+
+      // Power lost before the batch was made durable: everything it wrote reads back empty, and the
+      // cursor is still at `since`, so the batch runs again.
+      const written = [...new Set(store.events.filter((e) => e.op !== 'delete').map((e) => e.key))];
+      expect(written.length).toBeGreaterThan(10);
+      for (const key of written) await inner.put(key, Buffer.alloc(0));
+
+      await projectors(store, undefined, { durable: false }).project('contoso.crashed', since);
+      await store.sync();
+      await expectSameAsCleanRebuild(store, 'contoso.crashed', [...packages, ...more]);
+    });
+
+    it('writes nothing for an id whose items are all older than since', async () => {
+      const { store, since } = await projected('Contoso.Quiet', 3);
+      expect(await projectors(store).project('contoso.quiet', since)).toEqual({
+        flat: { written: 0, deleted: 0 },
+        registration: { written: 0, deleted: 0 },
+      });
+      expect(store.events).toEqual([]);
     });
   });
 

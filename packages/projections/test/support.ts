@@ -10,7 +10,7 @@ import {
 } from '@nucat/catalog';
 import type { Db } from '@nucat/db';
 import { lowerNormalizedVersion, normalizeVersion, readNupkg, toLowerId, type NupkgContents } from '@nucat/nuget';
-import type { BlobBody, BlobStore, PutOptions, PutResult } from '@nucat/storage';
+import type { BlobBody, BlobStore, PutOptions, PutResult, WriteOptions } from '@nucat/storage';
 import { buildNupkg, type NupkgSpec } from '@nucat/testing';
 
 /** The default feed created by the initial migration. */
@@ -150,16 +150,17 @@ export function recordWrites(inner: BlobStore): RecordingBlobStore {
     stat: (key) => inner.stat(key),
     read: (key) => inner.read(key),
     openRead: (key) => inner.openRead(key),
-    async copy(fromKey: string, toKey: string): Promise<void> {
-      await inner.copy(fromKey, toKey);
+    async copy(fromKey: string, toKey: string, options?: WriteOptions): Promise<void> {
+      await inner.copy(fromKey, toKey, options);
       events.push({ op: 'copy', key: toKey });
     },
-    async delete(key: string): Promise<boolean> {
-      const deleted = await inner.delete(key);
+    async delete(key: string, options?: WriteOptions): Promise<boolean> {
+      const deleted = await inner.delete(key, options);
       if (deleted) events.push({ op: 'delete', key });
       return deleted;
     },
     list: (prefix) => inner.list(prefix),
+    sync: () => inner.sync(),
     close: () => inner.close(),
   };
 }

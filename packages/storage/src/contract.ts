@@ -316,7 +316,89 @@ export function runBlobStoreContract(name: string, make: () => Promise<BlobStore
       });
     });
 
+    describe('non-durable writes and sync', () => {
+      const lazy = { durable: false } as const;
+
+      it('makes a non-durable put, replace, copy and delete visible at once, with the results of durable ones', async () => {
+        expect(await store.put('nd/deep/a.json', Buffer.from('one'), lazy)).toEqual({ kind: 'created' });
+        expect((await store.read('nd/deep/a.json'))?.toString()).toBe('one');
+        expect(await store.put('nd/deep/a.json', Buffer.from('two'), lazy)).toEqual({ kind: 'replaced' });
+        expect((await store.read('nd/deep/a.json'))?.toString()).toBe('two');
+        expect((await store.stat('nd/deep/a.json'))?.size).toBe(3);
+
+        await store.copy('nd/deep/a.json', 'nd/other/b.json', lazy);
+        expect((await store.read('nd/other/b.json'))?.toString()).toBe('two');
+        await store.put('nd/deep/a.json', Buffer.from('three'), lazy);
+        await store.copy('nd/deep/a.json', 'nd/other/b.json', lazy);
+        expect((await store.read('nd/other/b.json'))?.toString()).toBe('three');
+        await expect(store.copy('nd/missing', 'nd/never', lazy)).rejects.toMatchObject({ code: 'blob_not_found' });
+
+        expect(await store.delete('nd/deep/a.json', lazy)).toBe(true);
+        expect(await store.delete('nd/deep/a.json', lazy)).toBe(false);
+        expect(await store.read('nd/deep/a.json')).toBeUndefined();
+        expect(await listAll('nd/')).toEqual(['nd/other/b.json']);
+
+        await store.sync();
+        expect((await store.read('nd/other/b.json'))?.toString()).toBe('three');
+      });
+
+      it('stores a non-durable file body', async () => {
+        const file = path.join(scratch, 'body');
+        await writeFile(file, 'from a file');
+        expect(await store.put('nd/file', { file }, lazy)).toEqual({ kind: 'created' });
+        await store.sync();
+        expect((await store.read('nd/file'))?.toString()).toBe('from a file');
+      });
+
+      it('keeps onlyIfAbsent exclusive without durability: one of many concurrent puts wins', async () => {
+        const bodies = Array.from({ length: 8 }, (_, i) => Buffer.from(`lazy body ${i}`));
+        const results = await Promise.all(bodies.map((b) => store.put('nd/race', b, { onlyIfAbsent: true, durable: false })));
+        const winners = results.flatMap((r, i) => (r.kind === 'created' ? [i] : []));
+        expect(winners).toHaveLength(1);
+        expect((await store.read('nd/race'))?.equals(bodies[winners[0]!]!)).toBe(true);
+      });
+
+      it('resolves sync on an empty store, and every one of many concurrent syncs amid writes', async () => {
+        await store.sync();
+        const work: Promise<unknown>[] = [];
+        for (let i = 0; i < 20; i++) {
+          work.push(store.put(`nd/many/${i}.json`, Buffer.from(String(i)), lazy));
+          if (i % 4 === 0) work.push(store.sync());
+        }
+        await Promise.all(work);
+        await Promise.all([store.sync(), store.sync(), store.sync()]);
+        expect(await listAll('nd/many/')).toHaveLength(20);
+        expect((await store.read('nd/many/7.json'))?.toString()).toBe('7');
+      });
+    });
+
     describe('atomic replace', () => {
+      it('gives readers the old or the new bytes, never a mix, during large non-durable replaces', async () => {
+        const older = Buffer.alloc(2 * 1024 * 1024 + 5, 'c');
+        const newer = Buffer.alloc(3 * 1024 * 1024 + 11, 'd');
+        await store.put('lazy.nupkg', older, { durable: false });
+        let writing = true;
+        const writer = (async () => {
+          try {
+            for (let i = 0; i < 6; i++) await store.put('lazy.nupkg', i % 2 === 0 ? newer : older, { durable: false });
+          } finally {
+            writing = false;
+          }
+        })();
+        let reads = 0;
+        const reader = async (): Promise<void> => {
+          do {
+            const bytes = (await store.read('lazy.nupkg'))!;
+            expect(bytes.equals(older) || bytes.equals(newer)).toBe(true);
+            reads++;
+          } while (writing);
+        };
+        await Promise.all([writer, reader(), reader()]);
+        expect(reads).toBeGreaterThanOrEqual(2);
+        await store.sync();
+        expect((await store.read('lazy.nupkg'))?.equals(older)).toBe(true);
+      }, 60_000);
+
       it('gives readers the old or the new bytes, never a mix, during large concurrent replaces', async () => {
         const older = Buffer.alloc(3 * 1024 * 1024 + 17, 'a');
         const newer = Buffer.alloc(5 * 1024 * 1024 + 3, 'b');

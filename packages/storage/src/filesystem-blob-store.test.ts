@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,6 +41,48 @@ describe('filesystem blob store', () => {
     const keys: string[] = [];
     for await (const key of store.list('')) keys.push(key);
     expect(keys.sort()).toEqual(['a', 'b']);
+  });
+
+  it('leaves no temporary files behind after non-durable writes either', async () => {
+    await store.put('lazy/a', Buffer.from('1'), { durable: false });
+    await store.put('lazy/a', Buffer.from('2'), { durable: false });
+    await store.put('lazy/a', Buffer.from('3'), { onlyIfAbsent: true, durable: false });
+    await store.copy('lazy/a', 'lazy/b', { durable: false });
+    await store.copy('lazy/a', 'lazy/b', { durable: false });
+    await store.sync();
+    expect(await readdir(path.join(root, 'blobs', '.tmp'))).toEqual([]);
+    expect((await readFile(path.join(root, 'blobs', 'lazy', 'b'))).toString()).toBe('2');
+  });
+
+  it('shows non-durable writes to another store on the same root at once, before any sync', async () => {
+    await store.put('shared/lazy', Buffer.from('not synced yet'), { durable: false });
+    const other = createFilesystemBlobStore({ root: path.join(root, 'blobs') });
+    expect((await other.read('shared/lazy'))?.toString()).toBe('not synced yet');
+    // Either store's sync covers it: syncfs flushes the whole filesystem.
+    await other.sync();
+    await store.sync();
+  });
+
+  it('resolves sync() while the root folder does not exist yet', async () => {
+    const nowhere = createFilesystemBlobStore({ root: path.join(root, 'never', 'created') });
+    await nowhere.sync();
+  });
+
+  it('falls back to fsyncing each file and folder it changed when there is no sync command', async () => {
+    const savedPath = process.env['PATH'];
+    process.env['PATH'] = path.join(root, 'no-commands-here');
+    try {
+      await store.put('fallback/x/a.json', Buffer.from('a'), { durable: false });
+      await store.copy('fallback/x/a.json', 'fallback/y/b.json', { durable: false });
+      await store.delete('fallback/x/a.json', { durable: false });
+      await store.sync();
+      await store.put('fallback/z', Buffer.from('z'), { durable: false });
+      await store.sync();
+    } finally {
+      process.env['PATH'] = savedPath;
+    }
+    expect((await store.read('fallback/y/b.json'))?.toString()).toBe('a');
+    expect((await store.read('fallback/z'))?.toString()).toBe('z');
   });
 
   it('skips files whose names are not valid keys', async () => {

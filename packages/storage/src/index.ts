@@ -1,4 +1,4 @@
-export type { BlobBody, BlobInfo, BlobStore, OpenedBlob, PutOptions, PutResult } from './blob-store.js';
+export type { BlobBody, BlobInfo, BlobStore, OpenedBlob, PutOptions, PutResult, WriteOptions } from './blob-store.js';
 export {
   assertValidBlobKey,
   MAX_BLOB_KEY_LENGTH,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { assertValidBlobKey, splitBlobKeyPrefix } from './blob-key.js';
-import type { BlobBody, BlobInfo, BlobStore, OpenedBlob, PutOptions, PutResult } from './blob-store.js';
+import type { BlobBody, BlobInfo, BlobStore, OpenedBlob, PutOptions, PutResult, WriteOptions } from './blob-store.js';
 import { BlobNotFoundError } from './errors.js';
 
 interface StoredBlob {
@@ -14,7 +14,8 @@ interface StoredBlob {
 /**
  * A {@link BlobStore} held in memory, for tests. It passes the same contract suite as the filesystem
  * store. `etag` is the SHA-256 of the content (base64url). Buffers are copied in and out, so callers
- * cannot change stored bytes. `close()` drops everything.
+ * cannot change stored bytes. `durable: false` changes nothing and `sync()` does nothing. `close()`
+ * drops everything.
  */
 export function createMemoryBlobStore(): BlobStore {
   return new MemoryBlobStore();
@@ -56,7 +57,8 @@ class MemoryBlobStore implements BlobStore {
     return { info: toInfo(key, blob), stream: Readable.from([Buffer.from(blob.bytes)], { objectMode: false }) };
   }
 
-  async copy(fromKey: string, toKey: string): Promise<void> {
+  // Every write is in memory and "durable" for as long as the store lives: the durability option changes nothing.
+  async copy(fromKey: string, toKey: string, _options?: WriteOptions): Promise<void> {
     assertValidBlobKey(fromKey);
     assertValidBlobKey(toKey);
     const blob = this.#blobs.get(fromKey);
@@ -65,7 +67,7 @@ class MemoryBlobStore implements BlobStore {
     this.#blobs.set(toKey, blob);
   }
 
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, _options?: WriteOptions): Promise<boolean> {
     assertValidBlobKey(key);
     return this.#blobs.delete(key);
   }
@@ -75,6 +77,10 @@ class MemoryBlobStore implements BlobStore {
     for (const key of [...this.#blobs.keys()]) {
       if (key.startsWith(prefix)) yield key;
     }
+  }
+
+  async sync(): Promise<void> {
+    // Nothing to flush.
   }
 
   async close(): Promise<void> {

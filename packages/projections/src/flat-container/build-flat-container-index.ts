@@ -1,5 +1,18 @@
 import { compareVersions, lowerNormalizedVersion, parseVersion, type NuGetVersion } from '@nucat/nuget';
 
+/** Versions parsed before (an id of 1,000 versions is listed again for each new one), bounded. */
+const parsedVersions = new Map<string, NuGetVersion>();
+
+function parsed(text: string): NuGetVersion {
+  let version = parsedVersions.get(text);
+  if (version === undefined) {
+    version = parseVersion(text);
+    if (parsedVersions.size >= 100_000) parsedVersions.clear();
+    parsedVersions.set(text, version);
+  }
+  return version;
+}
+
 /**
  * Builds the flat container version list of one id (`{flat}{lowerId}/index.json`): lowercased
  * normalized versions without metadata, duplicates removed, ascending in NuGet version order.
@@ -13,7 +26,7 @@ import { compareVersions, lowerNormalizedVersion, parseVersion, type NuGetVersio
 export function buildFlatContainerIndex(versions: string[]): { versions: string[] } {
   const byKey = new Map<string, NuGetVersion>();
   for (const text of versions) {
-    const version = parseVersion(text);
+    const version = parsed(text);
     const key = lowerNormalizedVersion(version);
     if (!byKey.has(key)) byKey.set(key, version);
   }

@@ -122,6 +122,61 @@ interface HiveUrls {
 }
 
 /**
+ * One hive of one id, laid out (which versions, which pages) but not yet rendered: documents are
+ * rendered on demand, so a projector can write only those a change touches.
+ */
+export interface HiveLayout {
+  hive: HiveName;
+  /** True for the hives served with `Content-Encoding: gzip`. */
+  gzip: boolean;
+  /** The versions in this hive, ascending. Empty = the id is absent from this hive (404). */
+  leaves: readonly { lowerVersion: string; version: NuGetVersion }[];
+  /** True when every page is inlined in the index (no page documents). */
+  inline: boolean;
+  /** Versions per page. */
+  leavesPerPage: number;
+  /** The page documents (none when `inline`), ascending: each one's path and first leaf index. */
+  pages: readonly { path: string; first: number }[];
+  /** The index document `{lowerId}/index.json`. Throws when the hive is empty. */
+  renderIndex(): RegistrationDocument;
+  /** Page document `pages[i]`. */
+  renderPage(i: number): RegistrationDocument;
+  /** The standalone leaf document of `leaves[i]`. */
+  renderLeaf(i: number): RegistrationDocument;
+}
+
+/**
+ * Lays out the registration of one id in the three hives, as a pure function of the id's catalog
+ * state (the latest PackageDetails leaf per non-deleted version); see {@link buildRegistration} for
+ * the rules. Rendering every document of every layout gives exactly what `buildRegistration` returns.
+ *
+ * @returns the three hives, always in the order of `HIVE_NAMES`.
+ * @throws InvalidRegistrationInputError as {@link buildRegistration} does.
+ */
+export function layoutRegistration(input: {
+  lowerId: string;
+  leaves: RegistrationLeafInput[];
+  urls: FeedUrls;
+  options?: BuildRegistrationOptions;
+}): HiveLayout[] {
+  const maxInlinedLeaves = checkCount('maxInlinedLeaves', input.options?.maxInlinedLeaves ?? DEFAULT_MAX_INLINED_LEAVES, 0);
+  const leavesPerPage = checkCount('leavesPerPage', input.options?.leavesPerPage ?? DEFAULT_LEAVES_PER_PAGE, 1);
+  const leaves = prepareLeaves(input.lowerId, input.leaves);
+
+  return HIVE_NAMES.map((hive) => {
+    const inHive = hive === 'registration5-gz-semver2' ? leaves : leaves.filter((l) => !l.semVer2);
+    const base = input.urls.registrationBase(hive);
+    const urls: HiveUrls = {
+      hive,
+      base,
+      index: `${base}${input.lowerId}/index.json`,
+      flatContainerBase: input.urls.flatContainerBase,
+    };
+    return layoutHive(input.lowerId, inHive, urls, input.urls, maxInlinedLeaves, leavesPerPage);
+  });
+}
+
+/**
  * Builds every registration document of one id in the three hives, as a pure function of the
  * id's catalog state (the latest PackageDetails leaf per non-deleted version). Rebuilding from the
  * same leaves gives byte-identical JSON: each document's `commitId`/`commitTimeStamp` come from the
@@ -146,25 +201,18 @@ export function buildRegistration(input: {
   urls: FeedUrls;
   options?: BuildRegistrationOptions;
 }): HiveOutput[] {
-  const maxInlinedLeaves = checkCount('maxInlinedLeaves', input.options?.maxInlinedLeaves ?? DEFAULT_MAX_INLINED_LEAVES, 0);
-  const leavesPerPage = checkCount('leavesPerPage', input.options?.leavesPerPage ?? DEFAULT_LEAVES_PER_PAGE, 1);
-  const leaves = prepareLeaves(input.lowerId, input.leaves);
-
-  return HIVE_NAMES.map((hive) => {
-    const inHive = hive === 'registration5-gz-semver2' ? leaves : leaves.filter((l) => !l.semVer2);
-    const base = input.urls.registrationBase(hive);
-    const urls: HiveUrls = {
-      hive,
-      base,
-      index: `${base}${input.lowerId}/index.json`,
-      flatContainerBase: input.urls.flatContainerBase,
-    };
-    return {
-      hive,
-      gzip: hive !== 'registration5-semver1',
-      documents: inHive.length === 0 ? [] : buildHive(input.lowerId, inHive, urls, input.urls, maxInlinedLeaves, leavesPerPage),
-    };
-  });
+  return layoutRegistration(input).map((layout) => ({
+    hive: layout.hive,
+    gzip: layout.gzip,
+    documents:
+      layout.leaves.length === 0
+        ? []
+        : [
+            layout.renderIndex(),
+            ...layout.pages.map((_, i) => layout.renderPage(i)),
+            ...layout.leaves.map((_, i) => layout.renderLeaf(i)),
+          ],
+  }));
 }
 
 function checkCount(name: string, value: number, min: number): number {
@@ -175,12 +223,47 @@ function checkCount(name: string, value: number, min: number): number {
 }
 
 /** Validates the leaves, keeps the newest leaf per version, and sorts them by version. */
+/** What {@link prepareLeaves} derives from a leaf's data. */
+interface Derived {
+  version: NuGetVersion;
+  lowerVersion: string;
+  normalized: string;
+  semVer2: boolean;
+  dataLowerId: string;
+}
+
+/**
+ * Memo of {@link Derived} by the leaf's `data` object (never changed once built): a caller that hands
+ * the same item objects again (the worker keeps an id's catalog state between batches) does not
+ * parse 1,000 versions and their dependency ranges again for one more version.
+ */
+const derivedByData = new WeakMap<object, Derived>();
+
+function derive(data: PackageDetailsData): Derived {
+  let derived = derivedByData.get(data);
+  if (derived === undefined) {
+    const version = parseVersion(data.version);
+    derived = {
+      version,
+      lowerVersion: lowerNormalizedVersion(version),
+      normalized: normalizeVersion(version),
+      semVer2: isSemVer2Package({
+        version: data.version,
+        verbatimVersion: data.verbatimVersion,
+        ...(data.dependencyGroups !== undefined ? { dependencyGroups: data.dependencyGroups } : {}),
+      }),
+      dataLowerId: toLowerId(data.id),
+    };
+    derivedByData.set(data, derived);
+  }
+  return derived;
+}
+
 function prepareLeaves(lowerId: string, inputs: RegistrationLeafInput[]): Leaf[] {
   const byVersion = new Map<string, Leaf>();
   for (const leaf of inputs) {
-    const version = parseVersion(leaf.data.version);
-    const lowerVersion = lowerNormalizedVersion(version);
-    if (leaf.lowerId !== lowerId || toLowerId(leaf.data.id) !== lowerId) {
+    const { version, lowerVersion, normalized, semVer2, dataLowerId } = derive(leaf.data);
+    if (leaf.lowerId !== lowerId || dataLowerId !== lowerId) {
       throw new InvalidRegistrationInputError(`A leaf of "${leaf.data.id}" was given while building "${lowerId}".`, {
         lowerId,
         leafLowerId: leaf.lowerId,
@@ -193,16 +276,7 @@ function prepareLeaves(lowerId: string, inputs: RegistrationLeafInput[]): Leaf[]
         { lowerId, lowerVersion: leaf.lowerVersion, version: leaf.data.version },
       );
     }
-    const prepared: Leaf = {
-      input: leaf,
-      version,
-      normalized: normalizeVersion(version),
-      semVer2: isSemVer2Package({
-        version: leaf.data.version,
-        verbatimVersion: leaf.data.verbatimVersion,
-        ...(leaf.data.dependencyGroups !== undefined ? { dependencyGroups: leaf.data.dependencyGroups } : {}),
-      }),
-    };
+    const prepared: Leaf = { input: leaf, version, normalized, semVer2 };
     // The caller passes one leaf per version; if it passes more, the newest commit is the truth.
     const existing = byVersion.get(lowerVersion);
     if (existing === undefined || compareCommits(leaf, existing.input) > 0) byVersion.set(lowerVersion, prepared);
@@ -222,46 +296,64 @@ function newestCommit(leaves: readonly Leaf[]): { commitId: string; commitTimeSt
   return { commitId: newest.commitId, commitTimeStamp: formatCatalogTimestamp(newest.commitTimestamp) };
 }
 
-function buildHive(
+function layoutHive(
   lowerId: string,
   leaves: Leaf[],
   urls: HiveUrls,
   feed: FeedUrls,
   maxInlinedLeaves: number,
   leavesPerPage: number,
-): RegistrationDocument[] {
+): HiveLayout {
   const inline = leaves.length <= maxInlinedLeaves;
   const pages: Leaf[][] = [];
   for (let i = 0; i < leaves.length; i += leavesPerPage) pages.push(leaves.slice(i, i + leavesPerPage));
 
-  const pageDocuments: RegistrationDocument[] = [];
-  const indexItems = pages.map((page) => {
-    const first = page[0]!;
-    const last = page[page.length - 1]!;
-    const bounds = `${lowerNormalizedVersion(first.version)}/${lowerNormalizedVersion(last.version)}`;
-    const pagePath = `${lowerId}/page/${bounds}.json`;
-    const pageId = inline ? `${urls.index}#page/${bounds}` : urls.base + pagePath;
-    const head = { '@id': pageId, '@type': 'catalog:CatalogPage', ...newestCommit(page), count: page.length };
-    const bound = { lower: first.normalized, upper: last.normalized };
-    const full = { ...head, items: page.map((leaf) => leafItem(lowerId, leaf, urls, feed)), parent: urls.index, ...bound };
-    if (inline) return full;
-    pageDocuments.push({ path: pagePath, json: { ...full, '@context': INDEX_CONTEXT } });
-    return { ...head, ...bound };
+  const bounds = (page: Leaf[]) => `${lowerNormalizedVersion(page[0]!.version)}/${lowerNormalizedVersion(page[page.length - 1]!.version)}`;
+  const pagePath = (page: Leaf[]) => `${lowerId}/page/${bounds(page)}.json`;
+  const pageHead = (page: Leaf[]) => {
+    const pageId = inline ? `${urls.index}#page/${bounds(page)}` : urls.base + pagePath(page);
+    return { '@id': pageId, '@type': 'catalog:CatalogPage', ...newestCommit(page), count: page.length };
+  };
+  const pageBound = (page: Leaf[]) => ({ lower: page[0]!.normalized, upper: page[page.length - 1]!.normalized });
+  const fullPage = (page: Leaf[]) => ({
+    ...pageHead(page),
+    items: page.map((leaf) => leafItem(lowerId, leaf, urls, feed)),
+    parent: urls.index,
+    ...pageBound(page),
   });
 
-  const index: RegistrationDocument = {
-    path: `${lowerId}/index.json`,
-    json: {
-      '@id': urls.index,
-      '@type': ['catalog:CatalogRoot', 'PackageRegistration', 'catalog:Permalink'],
-      ...newestCommit(leaves),
-      count: pages.length,
-      items: indexItems,
-      '@context': INDEX_CONTEXT,
+  return {
+    hive: urls.hive,
+    gzip: urls.hive !== 'registration5-semver1',
+    leaves: leaves.map((leaf) => ({ lowerVersion: leaf.input.lowerVersion, version: leaf.version })),
+    inline,
+    leavesPerPage,
+    pages: inline ? [] : pages.map((page, i) => ({ path: pagePath(page), first: i * leavesPerPage })),
+    renderIndex(): RegistrationDocument {
+      if (leaves.length === 0) throw new Error(`no registration index for ${lowerId} in ${urls.hive}: the id has no version there`);
+      return {
+        path: `${lowerId}/index.json`,
+        json: {
+          '@id': urls.index,
+          '@type': ['catalog:CatalogRoot', 'PackageRegistration', 'catalog:Permalink'],
+          ...newestCommit(leaves),
+          count: pages.length,
+          items: pages.map((page) => (inline ? fullPage(page) : { ...pageHead(page), ...pageBound(page) })),
+          '@context': INDEX_CONTEXT,
+        },
+      };
+    },
+    renderPage(i: number): RegistrationDocument {
+      const page = pages[i];
+      if (inline || page === undefined) throw new Error(`no page document ${i} for ${lowerId} in ${urls.hive}`);
+      return { path: pagePath(page), json: { ...fullPage(page), '@context': INDEX_CONTEXT } };
+    },
+    renderLeaf(i: number): RegistrationDocument {
+      const leaf = leaves[i];
+      if (leaf === undefined) throw new Error(`no leaf ${i} for ${lowerId} in ${urls.hive}`);
+      return standaloneLeaf(lowerId, leaf, urls, feed);
     },
   };
-  const leafDocuments = leaves.map((leaf) => standaloneLeaf(lowerId, leaf, urls, feed));
-  return [index, ...pageDocuments, ...leafDocuments];
 }
 
 function leafUrl(lowerId: string, leaf: Leaf, urls: HiveUrls): string {

@@ -1,6 +1,6 @@
 import type { CatalogItem, FeedUrls, PackageDetailsData } from '@nucat/catalog';
 import type { SearchBackend } from '@nucat/search';
-import type { ProjectionResult } from '../flat-container/flat-container-projector.js';
+import type { ProjectionResult } from '../shared/projection.js';
 import { buildSearchDocuments } from './build-search-documents.js';
 
 /** Dependencies of a search projector. */

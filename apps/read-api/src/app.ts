@@ -14,14 +14,17 @@ import {
 } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
-import { createErrorMiddleware, createRequestContext, sendBytes, sendJson, sendStream, type HttpMetrics } from '@nucat/http';
+import { createErrorMiddleware, createRequestContext, sendJson, type HttpMetrics } from '@nucat/http';
 import { lowerNormalizedVersion, toLowerId, tryParseVersion } from '@nucat/nuget';
 import type { BlobStore } from '@nucat/storage';
 import type { SearchBackend } from '@nucat/search';
 import type { DownloadCounter } from './download-counter.js';
 import { createGenerationResolver, type GenerationResolver, type ResolvedGenerations } from './generations.js';
+import { BlobDocument, createLocalBlobReader, createStoreBlobSource, type BlobSource, type LocalBlobReaderOptions } from './local-blobs.js';
 import { createReadOps } from './ops.js';
 import { createReadAuth } from './read-auth.js';
+import type { AuthFailureLimiter } from '@nucat/http';
+import { sendDocument, sendLargeBlob, type DocumentResponse } from './respond.js';
 import { mountSearchRoutes } from './search-routes.js';
 import { buildServiceIndex } from './service-index.js';
 
@@ -29,6 +32,14 @@ import { buildServiceIndex } from './service-index.js';
 export interface ReadAppDeps {
   db: Db;
   store: BlobStore;
+  /**
+   * Read flat container and registration files straight from `localFiles.root`, the folder of the
+   * filesystem blob store that `store` is (`createFilesystemBlobStore({ root })`): synchronous reads,
+   * large `.nupkg` files sent with synchronous chunked reads, small documents cached in memory within
+   * `localFiles.cacheBytes` (see {@link createLocalBlobReader}). Without it every read goes through
+   * `store` (any `BlobStore`, e.g. the memory store of tests), uncached.
+   */
+  localFiles?: LocalBlobReaderOptions;
   feedId: number;
   urls: FeedUrls;
   publishUrl: string;
@@ -39,10 +50,11 @@ export interface ReadAppDeps {
   downloads?: DownloadCounter;
   /**
    * Who may read. With `private: true` every path but `/health` and `/ready` needs an API key as the Basic password
-   * or in `X-NuGet-ApiKey` (see {@link createReadAuth}); the cache settings are for tests.
+   * or in `X-NuGet-ApiKey` (see {@link createReadAuth}); the cache settings are for tests; `failedKeyLimiter` rate-limits
+   * refused keys per client address (reliability.md §2 #22).
    * @defaultValue public
    */
-  access?: { private: boolean; keyCacheTtlMs?: number; keyCacheMaxEntries?: number };
+  access?: { private: boolean; keyCacheTtlMs?: number; keyCacheMaxEntries?: number; failedKeyLimiter?: AuthFailureLimiter };
   /**
    * Which generation of the flat container and registration keys to serve (`nucat rebuild`).
    * @defaultValue `createGenerationResolver(store)`: the pointer in the blob store, refreshed every 2 s
@@ -60,6 +72,12 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SHORT = 'public, max-age=10';
 const REVALIDATE = 'public, max-age=0, must-revalidate';
 const HIVES: readonly HiveName[] = ['registration5-semver1', 'registration5-gz-semver1', 'registration5-gz-semver2'];
+const JSON_TYPE = 'application/json; charset=utf-8';
+const JSON_SHORT: DocumentResponse = { contentType: JSON_TYPE, cacheControl: SHORT };
+const JSON_SHORT_GZIP: DocumentResponse = { contentType: JSON_TYPE, cacheControl: SHORT, storedGzip: true };
+const NUPKG: DocumentResponse = { contentType: 'application/octet-stream', cacheControl: IMMUTABLE, tag: 'file' };
+/** The gz hives store gzip bytes; the SemVer1 hive stores plain JSON. */
+const registrationResponse = (hive: HiveName): DocumentResponse => (hive === 'registration5-semver1' ? JSON_SHORT : JSON_SHORT_GZIP);
 
 /** Read-side id check: validated against the id grammar before any storage key is built. */
 function lowerIdOrUndefined(raw: string | undefined): string | undefined {
@@ -105,12 +123,13 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const newer = await generations.afterMiss(seen);
     return newer ? fetch(keyOf(newer)) : undefined;
   };
-  const readBlob = (keyOf: (g: ResolvedGenerations) => string) => findBlob(keyOf, (key) => store.read(key));
+  const blobs: BlobSource = deps.localFiles !== undefined ? createLocalBlobReader(deps.localFiles) : createStoreBlobSource(store);
+  const readBlob = (keyOf: (g: ResolvedGenerations) => string) => findBlob(keyOf, (key) => blobs.document(key));
 
-  const serveJsonBlob = async (ctx: Koa.Context, keyOf: (g: ResolvedGenerations) => string, cacheControl: string, storedGzip = false) => {
-    const bytes = await readBlob(keyOf);
-    if (!bytes) return notFound(ctx);
-    sendBytes(ctx, bytes, { contentType: 'application/json; charset=utf-8', cacheControl, storedGzip });
+  const serveJsonBlob = async (ctx: Koa.Context, keyOf: (g: ResolvedGenerations) => string, response: DocumentResponse) => {
+    const doc = await readBlob(keyOf);
+    if (!doc) return notFound(ctx);
+    sendDocument(ctx, doc, response);
   };
 
   // Operations: /health, /ready and /metrics (ops.ts).
@@ -135,7 +154,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
   router.get('/v3/flatcontainer/:id/index.json', async (ctx) => {
     const lowerId = lowerIdOrUndefined(ctx.params.id);
     if (!lowerId) return notFound(ctx);
-    await serveJsonBlob(ctx, (g) => `${g.flatContainer}/${lowerId}/index.json`, SHORT);
+    await serveJsonBlob(ctx, (g) => `${g.flatContainer}/${lowerId}/index.json`, JSON_SHORT);
   });
   router.get('/v3/flatcontainer/:id/:version/:file', async (ctx) => {
     const lowerId = lowerIdOrUndefined(ctx.params.id);
@@ -144,25 +163,26 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const file = ctx.params.file!.toLowerCase();
     const dir = (g: ResolvedGenerations) => `${g.flatContainer}/${lowerId}/${lowerVersion}`;
     if (file === `${lowerId}.${lowerVersion}.nupkg`) {
-      const opened = await findBlob((g) => `${dir(g)}/${lowerId}.${lowerVersion}.nupkg`, (key) => store.openRead(key));
-      if (!opened) return notFound(ctx);
-      sendStream(ctx, opened, { contentType: 'application/octet-stream', cacheControl: IMMUTABLE });
+      const found = await findBlob((g) => `${dir(g)}/${lowerId}.${lowerVersion}.nupkg`, (key) => blobs.blob(key));
+      if (!found) return notFound(ctx);
+      if (found instanceof BlobDocument) sendDocument(ctx, found, NUPKG);
+      else sendLargeBlob(ctx, found, NUPKG);
       if (ctx.method === 'GET' && ctx.status === 200) ops.countDownload(lowerId, lowerVersion);
       return;
     }
     if (file === `${lowerId}.nuspec`) {
-      const bytes = await readBlob((g) => `${dir(g)}/${lowerId}.nuspec`);
-      if (!bytes) return notFound(ctx);
-      return sendBytes(ctx, bytes, { contentType: 'application/xml', cacheControl: IMMUTABLE });
+      const doc = await readBlob((g) => `${dir(g)}/${lowerId}.nuspec`);
+      if (!doc) return notFound(ctx);
+      return sendDocument(ctx, doc, { contentType: 'application/xml', cacheControl: IMMUTABLE });
     }
     if (file === 'icon' || file === 'readme') {
-      const bytes = await readBlob((g) => `${dir(g)}/${file}`);
-      if (!bytes) return notFound(ctx);
-      const contentType = file === 'icon' ? sniffImageType(bytes) : 'text/markdown; charset=utf-8';
+      const doc = await readBlob((g) => `${dir(g)}/${file}`);
+      if (!doc) return notFound(ctx);
+      const contentType = file === 'icon' ? sniffImageType(doc.bytes) : 'text/markdown; charset=utf-8';
       // Icons and READMEs are the package author's bytes: never let a browser sniff them into HTML.
       ctx.set('X-Content-Type-Options', 'nosniff');
       ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
-      return sendBytes(ctx, bytes, { contentType, cacheControl: IMMUTABLE });
+      return sendDocument(ctx, doc, { contentType, cacheControl: IMMUTABLE });
     }
     return notFound(ctx);
   });
@@ -173,7 +193,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const h = hive(ctx);
     const lowerId = lowerIdOrUndefined(ctx.params.id);
     if (!h || !lowerId) return notFound(ctx);
-    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/index.json`, SHORT, h !== 'registration5-semver1');
+    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/index.json`, registrationResponse(h));
   });
   router.get('/v3/:hive/:id/page/:lower/:upper', async (ctx) => {
     const h = hive(ctx);
@@ -182,7 +202,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const lower = lowerVersionOrUndefined(ctx.params.lower);
     const upper = upperRaw.endsWith('.json') ? lowerVersionOrUndefined(upperRaw.slice(0, -5)) : undefined;
     if (!h || !lowerId || !lower || !upper) return notFound(ctx);
-    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/page/${lower}/${upper}.json`, SHORT, h !== 'registration5-semver1');
+    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/page/${lower}/${upper}.json`, registrationResponse(h));
   });
   router.get('/v3/:hive/:id/:leaf', async (ctx) => {
     const h = hive(ctx);
@@ -190,7 +210,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
     const leaf = ctx.params.leaf!;
     const lowerVersion = leaf.endsWith('.json') ? lowerVersionOrUndefined(leaf.slice(0, -5)) : undefined;
     if (!h || !lowerId || !lowerVersion) return notFound(ctx);
-    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/${lowerVersion}.json`, SHORT, h !== 'registration5-semver1');
+    await serveJsonBlob(ctx, (g) => `${g.registrationRoot}${h}/${lowerId}/${lowerVersion}.json`, registrationResponse(h));
   });
 
   // --- Catalog ---
@@ -239,6 +259,7 @@ export function createReadApp(deps: ReadAppDeps): Koa {
         feedId: deps.feedId,
         ...(deps.access.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: deps.access.keyCacheTtlMs } : {}),
         ...(deps.access.keyCacheMaxEntries !== undefined ? { keyCacheMaxEntries: deps.access.keyCacheMaxEntries } : {}),
+        ...(deps.access.failedKeyLimiter ? { failedKeyLimiter: deps.access.failedKeyLimiter } : {}),
       }),
     );
   }

@@ -57,7 +57,7 @@ async function startReadApp(overrides: Partial<ReadAppDeps> = {}): Promise<strin
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const app = createReadApp({ db, store, feedId, urls: createFeedUrls(`${base}/v3/`), publishUrl: 'http://127.0.0.1:1', log, ...overrides });
+  const app = createReadApp({ db, store, localFiles: { root: join(workDir, 'blobs') }, feedId, urls: createFeedUrls(`${base}/v3/`), publishUrl: 'http://127.0.0.1:1', log, ...overrides });
   server.on('request', app.callback());
   return base;
 }

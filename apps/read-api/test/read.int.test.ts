@@ -173,7 +173,7 @@ beforeAll(async () => {
   readServer = createServer();
   base = await listen(readServer);
   urls = createFeedUrls(`${base}/v3/`);
-  readServer.on('request', createReadApp({ db, store, feedId, urls, publishUrl: publishBase, log }).callback());
+  readServer.on('request', createReadApp({ db, store, localFiles: { root: join(workDir, 'blobs') }, feedId, urls, publishUrl: publishBase, log }).callback());
 
   await push('Contoso.Lib', '2.0.0');
   await push('Contoso.Lib', '1.0.0');
@@ -259,7 +259,7 @@ describe('service index', () => {
     ['/v3/catalog0/index.json'],
     ['/v3/registration5-semver1/contoso.lib/index.json'],
     ['/v3/registration5-gz-semver2/contoso.lib/index.json'],
-  ])('never takes URLs from Host or X-Forwarded-* headers: %s', async (path) => {
+  ])('#31 host-header poisoning: never takes URLs from Host or X-Forwarded-* headers: %s', async (path) => {
     const honest = await raw(base, path, { headers: { 'Accept-Encoding': 'identity' } });
     const poisoned = await raw(base, path, {
       headers: {
@@ -531,7 +531,7 @@ describe('URL hardening', () => {
     '/v3/catalog0/data/..%2F..%2F/x.json',
   ];
 
-  it.each(hostile)('answers 400 or 404, never 200 or 5xx: %s', async (path) => {
+  it.each(hostile)('#25 URL traversal: answers 400 or 404, never 200 or 5xx: %s', async (path) => {
     const reply = await raw(base, path);
 
     expect([400, 404], `${path} → ${reply.status} ${reply.body.toString('utf8').slice(0, 200)}`).toContain(reply.status);

@@ -71,18 +71,26 @@ export function createMetrics(options: CreateMetricsOptions): HttpMetrics {
     registers: [registry],
   });
 
+  // One child series per label set, looked up by a string key: cheaper than prom-client hashing a
+  // label object on every observation. The label values are bounded (methods, route templates,
+  // status classes), so the map is too.
+  const series = new Map<string, ReturnType<typeof duration.labels>>();
+  const observe = (method: string, route: string, status: string, seconds: number): void => {
+    const key = `${method} ${status} ${route}`;
+    let child = series.get(key);
+    if (!child) {
+      child = duration.labels({ method, route, status_class: status });
+      series.set(key, child);
+    }
+    child.observe(seconds);
+  };
+
   const middleware: Middleware = async function measureRequest(ctx, next) {
     const started = process.hrtime.bigint();
-    let observed = false;
-    const observe = () => {
-      if (observed) return;
-      observed = true;
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      duration.observe({ method: methodLabel(ctx.method), route: routeLabel(ctx), status_class: statusClass(ctx.res.statusCode) }, seconds);
-    };
-    // 'finish': the whole response was handed to the OS; 'close' alone: the client left first.
-    ctx.res.once('finish', observe);
-    ctx.res.once('close', observe);
+    // 'close' follows 'finish' when the response was sent, and comes alone when the client left first.
+    ctx.res.once('close', () => {
+      observe(methodLabel(ctx.method), routeLabel(ctx), statusClass(ctx.res.statusCode), Number(process.hrtime.bigint() - started) / 1e9);
+    });
     await next();
   };
 

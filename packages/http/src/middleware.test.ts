@@ -235,8 +235,7 @@ describe('createRequestContext', () => {
     expect(logger.lines).toHaveLength(1);
     expect(logger.lines[0]).toMatchObject({
       level: 'info',
-      bindings: { requestId: 'log-1' },
-      fields: { method: 'PUT', path: '/v3/package', status: 409 },
+      fields: { requestId: 'log-1', method: 'PUT', path: '/v3/package', status: 409 },
       message: 'request',
     });
     expect(typeof logger.lines[0]?.fields.ms).toBe('number');

@@ -3,7 +3,14 @@ import Router from '@koa/router';
 import { AuthError, readPresentedCredentials, verifyApiKey, type ApiKeyGrant } from '@nucat/auth';
 import { formatCatalogTimestamp } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
-import { createErrorMiddleware, createRequestContext, type HttpMetrics } from '@nucat/http';
+import {
+  createAuthFailureLimiter,
+  createErrorMiddleware,
+  createRequestContext,
+  isTimedOutRequest,
+  type AuthFailureLimiter,
+  type HttpMetrics,
+} from '@nucat/http';
 import { createPublishOps } from './ops.js';
 import { pushPackage, setListed, type PublishDeps, type PublishResult } from './publish-service.js';
 import { receiveUpload } from './upload.js';
@@ -18,6 +25,13 @@ export interface PublishAppDeps extends PublishDeps {
   metrics?: HttpMetrics;
   /** Aborted when the process shuts down: `/health` and `/ready` then answer 503. */
   shutdownSignal?: AbortSignal;
+  /**
+   * Rate limit of refused API keys per client address (reliability.md §2 #22): after `maxFailures`
+   * within `windowMs`, key checks from that address answer 429 with `Retry-After` (see
+   * `createAuthFailureLimiter` in @nucat/http for who is still let through). The apps' main passes
+   * `config.authFailures`. @defaultValue no limit
+   */
+  authFailures?: { maxFailures: number; windowMs: number };
 }
 
 function setCommitHeaders(ctx: Koa.Context, result: PublishResult): void {
@@ -64,12 +78,15 @@ function closeAfterResponse(ctx: Koa.Context): void {
  * - a refused key in `X-NuGet-ApiKey`: `forbidden` → 403 (the client was given a key; prompting would not help);
  * - a refused key as the Basic password: `unauthorized` → 401 with the challenge again, which is what NuGet's
  *   credential flow expects for credentials it supplied. Same message either way.
+ * - a key presented from an address that failed too many checks (`limiter`): 429 with `Retry-After`,
+ *   without checking it — unless it verified recently (see `createAuthFailureLimiter`).
  */
-async function verifyRequestKey(ctx: Koa.Context, deps: PublishAppDeps): Promise<ApiKeyGrant> {
+async function verifyRequestKey(ctx: Koa.Context, deps: PublishAppDeps, limiter: AuthFailureLimiter | undefined): Promise<ApiKeyGrant> {
   const presented = readPresentedCredentials({ apiKey: ctx.get('X-NuGet-ApiKey'), authorization: ctx.get('Authorization') });
   if (presented.kind !== 'key') return verifyApiKey(deps.db, deps.feedId, undefined);
+  const verify = () => verifyApiKey(deps.db, deps.feedId, presented.key);
   try {
-    return await verifyApiKey(deps.db, deps.feedId, presented.key);
+    return await (limiter ? limiter.guard(ctx.ip, presented.key, verify) : verify());
   } catch (error) {
     if (error instanceof AuthError && presented.source === 'basic') throw new AuthError('unauthorized', error.message);
     throw error;
@@ -86,6 +103,7 @@ async function verifyRequestKey(ctx: Koa.Context, deps: PublishAppDeps): Promise
  */
 export function createPublishApp(deps: PublishAppDeps): Koa {
   const app = new Koa();
+  // The client address is the socket's: the failed-key limiter counts per address, so no header may set it.
   app.proxy = false;
   const router = new Router();
 
@@ -98,16 +116,20 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
   router.get('/health', ops.probes.health);
   router.get('/ready', ops.probes.ready);
   router.get('/metrics', ops.metrics.handler);
+  const limiter =
+    deps.authFailures && deps.authFailures.maxFailures > 0
+      ? createAuthFailureLimiter({ ...deps.authFailures, metrics: ops.metrics })
+      : undefined;
 
   // The client appends a trailing slash to the PackagePublish @id; accept both forms.
   const push = async (ctx: Koa.Context) => {
-    const grant = await verifyRequestKey(ctx, deps);
+    const grant = await verifyRequestKey(ctx, deps, limiter);
     const upload = await receiveUpload(ctx.req, { maxBytes: deps.maxPackageBytes, tempDir: deps.tempDir });
     try {
       const result = await pushPackage(deps, grant, upload);
       setCommitHeaders(ctx, result);
       ctx.status = 201;
-      ctx.body = { id: result.packageId, version: result.version, commitId: result.commit?.commitId };
+      ctx.body = { id: result.packageId, version: result.version, commitId: result.commit?.commitId, ...(result.signature ? { signature: result.signature } : {}) };
       ctx.state.log?.info({ packageId: result.packageId, version: result.version }, 'package pushed');
     } finally {
       await upload.remove();
@@ -118,13 +140,13 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
 
   // DELETE unlists (the version stays restorable); POST relists. Both answer 2xx with no body.
   router.delete('/v3/package/:id/:version', async (ctx) => {
-    const grant = await verifyRequestKey(ctx, deps);
+    const grant = await verifyRequestKey(ctx, deps, limiter);
     const result = await setListed(deps, grant, ctx.params.id!, ctx.params.version!, false);
     setCommitHeaders(ctx, result);
     ctx.status = 204;
   });
   router.post('/v3/package/:id/:version', async (ctx) => {
-    const grant = await verifyRequestKey(ctx, deps);
+    const grant = await verifyRequestKey(ctx, deps, limiter);
     const result = await setListed(deps, grant, ctx.params.id!, ctx.params.version!, true);
     setCommitHeaders(ctx, result);
     ctx.status = 200;
@@ -143,7 +165,10 @@ export function createPublishApp(deps: PublishAppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.on('error', (err, ctx) => {
-    (ctx?.state?.log ?? deps.log).error({ err }, 'request failed');
+    const log = ctx?.state?.log ?? deps.log;
+    // The server answered 408 itself (body too slow) and closed the connection: the client's doing.
+    if (ctx?.req && isTimedOutRequest(ctx.req)) log.warn({ err: err.message }, 'request body too slow: answered 408, connection closed');
+    else log.error({ err }, 'request failed');
   });
   return app;
 }

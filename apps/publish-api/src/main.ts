@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { findFeedId } from '@nucat/catalog';
 import { loadConfig } from '@nucat/config';
 import { createDb } from '@nucat/db';
+import { createLimitedServer, createMetrics } from '@nucat/http';
 import { createFilesystemBlobStore } from '@nucat/storage';
 import { createPublishApp } from './app.js';
 
@@ -19,6 +20,7 @@ if (feedId === undefined) {
 }
 
 const shuttingDown = new AbortController();
+const metrics = createMetrics({ app: 'publish-api' });
 const app = createPublishApp({
   db,
   store,
@@ -26,14 +28,17 @@ const app = createPublishApp({
   log,
   maxPackageBytes: config.publish.maxPackageBytes,
   tempDir: config.publish.tempDir,
+  lockTimeoutMs: config.publish.lockTimeoutMs,
   shutdownSignal: shuttingDown.signal,
+  metrics,
+  authFailures: config.authFailures,
 });
-const server = app.listen(config.http.publishPort, config.http.host, () => {
+// Slow clients (slowloris) and connection floods must not pin the process: headers timeout, body
+// minimum rate, keep-alive timeout and a connection cap (reliability.md §2 #2, #29).
+const server = createLimitedServer(app.callback(), config.http, { log, metrics });
+server.listen(config.http.publishPort, config.http.host, () => {
   log.info({ url: config.publishUrl, port: config.http.publishPort }, 'publish-api listening');
 });
-// Slow clients (slowloris) must not pin the process: bound header and whole-request time.
-server.headersTimeout = config.http.headersTimeoutMs;
-server.requestTimeout = config.http.requestTimeoutMs;
 
 let closing = false;
 async function shutdown(signal: string) {

@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import { AuthError, authorizeRead, createCachedKeyVerifier, readPresentedCredentials } from '@nucat/auth';
 import type { Db } from '@nucat/db';
+import { TooManyAuthFailuresError, type AuthFailureLimiter } from '@nucat/http';
 
 /** Options of {@link createReadAuth}. */
 export interface ReadAuthOptions {
@@ -13,6 +14,11 @@ export interface ReadAuthOptions {
   keyCacheTtlMs?: number;
   /** Most keys remembered at once (least recently used dropped first). @defaultValue 1000 */
   keyCacheMaxEntries?: number;
+  /**
+   * Rate limit of refused keys per client address (reliability.md §2 #22): a blocked address gets 429
+   * with `Retry-After` for keys that have not verified recently. @defaultValue no limit
+   */
+  failedKeyLimiter?: AuthFailureLimiter;
 }
 
 /** The message of every 401 of a private feed, whatever was missing or wrong. */
@@ -48,6 +54,9 @@ class KeyCheckUnavailableError extends Error {
  *   credentials were refused (and asks a credential provider, or fails non-interactively). A 403
  *   would not tell it to retry with credentials when it has an API key configured.
  * - A valid key without a read scope (none today: every scope reads): **403**.
+ * - With `failedKeyLimiter`: a key presented from an address that had too many keys refused gets
+ *   **429** with `Retry-After`, unchecked, unless that key verified recently. Requests without
+ *   credentials are not counted (a restore starts anonymously) and still get the 401 challenge.
  * - Verified keys are cached for `keyCacheTtlMs` (see {@link createCachedKeyVerifier}), so a restore
  *   does not hit the database per request; a revoked key stops reading within that time.
  * - Responses to authenticated reads are never stored by shared caches: `public` in `Cache-Control`
@@ -65,10 +74,13 @@ export function createReadAuth(options: ReadAuthOptions): Koa.Middleware {
     if (OPEN_PATHS.has(ctx.path)) return next();
     const presented = readPresentedCredentials({ apiKey: ctx.get('X-NuGet-ApiKey'), authorization: ctx.get('Authorization') });
     if (presented.kind !== 'key') throw new AuthError('unauthorized', PRIVATE_FEED_MESSAGE);
+    const limiter = options.failedKeyLimiter;
+    const verify = () => verifier.verify(presented.key);
     let grant;
     try {
-      grant = await verifier.verify(presented.key);
+      grant = await (limiter ? limiter.guard(ctx.ip, presented.key, verify) : verify());
     } catch (error) {
+      if (error instanceof TooManyAuthFailuresError) throw error;
       if (error instanceof AuthError) throw new AuthError('unauthorized', PRIVATE_FEED_MESSAGE);
       ctx.state.log?.warn({ err: error }, 'API key check failed');
       throw new KeyCheckUnavailableError(error);

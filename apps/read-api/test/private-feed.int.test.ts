@@ -125,6 +125,7 @@ async function startReadApp(access: ReadAppDeps['access']): Promise<{ base: stri
   const app = createReadApp({
     db,
     store,
+    localFiles: { root: join(workDir, 'blobs') },
     feedId,
     urls,
     publishUrl: publishBase,

@@ -74,6 +74,7 @@ const mirroring = mirrorSource
       source: mirrorSource,
       ...(config.mirror.idGlobs.length > 0 ? { idGlobs: config.mirror.idGlobs } : {}),
       tempDir: config.publish.tempDir,
+      ...(config.mirror.allowLinkLocal ? { http: { allowLinkLocal: true } } : {}),
       intervalMs: config.mirror.intervalMs,
       signal: shuttingDown.signal,
       log: log.child({ task: 'mirror', source: mirrorSource }),

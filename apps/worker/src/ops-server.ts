@@ -1,11 +1,19 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
 import type { ProjectionName } from '@nucat/queue';
-import { ReadinessError, assertLagWithin, createReadinessProbe, type ReadinessCheck, type ReadinessProbe } from '@nucat/http';
+import {
+  ReadinessError,
+  assertLagWithin,
+  createLimitedServer,
+  createReadinessProbe,
+  type ReadinessCheck,
+  type ReadinessProbe,
+  type ServerLimits,
+} from '@nucat/http';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 
 /** Options of {@link createWorkerReadiness}. */
@@ -70,7 +78,22 @@ export interface OpsServerOptions {
   /** Aborted when the worker shuts down: `/health` answers 503 from then on. */
   shutdownSignal?: AbortSignal;
   log: Logger;
+  /** Limits on its clients. @defaultValue {@link OPS_SERVER_LIMITS} */
+  limits?: Partial<ServerLimits>;
 }
+
+/**
+ * What a scraper or a probe needs, and no more (reliability.md §2 #2, #29): headers within 10 s, a
+ * request within 30 s, idle keep-alive 5 s, any body at ≥ 1 KB/s over 5 s, at most 256 connections.
+ */
+export const OPS_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  bodyMinBytesPerSecond: 1024,
+  bodyRateWindowMs: 5_000,
+  maxConnections: 256,
+});
 
 /**
  * The worker's operations server (the worker has no other HTTP server): plain `node:http`, three
@@ -86,17 +109,18 @@ export interface OpsServerOptions {
  */
 export function createOpsServer(options: OpsServerOptions): Server {
   const { log } = options;
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      log.error({ err }, 'ops request failed');
-      if (!res.headersSent) send(res, req, 500, 'application/json; charset=utf-8', JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
-      else res.destroy();
-    });
-  });
-  // A slow or idle scraper must not hold sockets for long.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  // A slow or idle scraper must not hold sockets for long (OPS_SERVER_LIMITS): 408 and closed.
+  const server = createLimitedServer(
+    (req, res) => {
+      handle(req, res).catch((err) => {
+        log.error({ err }, 'ops request failed');
+        if (!res.headersSent) send(res, req, 500, 'application/json; charset=utf-8', JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
+        else res.destroy();
+      });
+    },
+    { ...OPS_SERVER_LIMITS, ...options.limits },
+    { log },
+  );
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];

@@ -2,6 +2,7 @@ export { ConfigError, type ConfigProblem } from './config-error.js';
 export {
   loadConfig,
   type AccessConfig,
+  type AuthFailuresConfig,
   type Config,
   type DatabaseConfig,
   type FeedConfig,

@@ -16,8 +16,45 @@ export interface HttpConfig {
    * without one (several workers on one host, each given its own port or none).
    */
   workerPort: number;
+  /**
+   * Most ms a client may take to send a request's header section (counted from the request's first
+   * byte, or from the connection's opening); past it the server answers 408 and closes the
+   * connection. Slowloris defence for trickled headers.
+   */
   headersTimeoutMs: number;
+  /**
+   * Most ms for a whole request, body included; past it: 408 and the connection closed. An outer
+   * bound only (a 250 MB push on a slow link must fit): slow bodies are cut by the minimum rate
+   * ({@link HttpConfig.bodyMinBytesPerSecond}). 0 = no total bound.
+   */
   requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open, in ms (longer than a load balancer's idle timeout). */
+  keepAliveTimeoutMs: number;
+  /**
+   * Least average rate, in bytes/s, at which a client must send a request body the server is
+   * waiting for, judged over each {@link HttpConfig.bodyRateWindowMs}; a slower body gets 408 and
+   * the connection closed. 0: the body must only not stall for a whole window.
+   */
+  bodyMinBytesPerSecond: number;
+  /** Window of the body rate check, in ms (also the longest a body may stall). */
+  bodyRateWindowMs: number;
+  /**
+   * Most connections a server keeps open. At the limit, a new connection closes the longest-idle one
+   * (no request in progress); when every connection is busy, the new one gets 503 and is closed.
+   * Also lowered to what the process's open-files limit allows.
+   */
+  maxConnections: number;
+}
+
+/**
+ * Rate limit of failed API key checks, per client address (see `createAuthFailureLimiter` in
+ * @nucat/http).
+ */
+export interface AuthFailuresConfig {
+  /** Failed key checks from one address that block it; 0 turns the limit off. */
+  maxFailures: number;
+  /** Window in which those failures count, and how long the block lasts, in ms. */
+  windowMs: number;
 }
 
 /** What `createDb()` receives. `url` may hold a password: never log it. */
@@ -37,6 +74,11 @@ export interface MirrorConfig {
   source?: string;
   idGlobs: string[];
   intervalMs: number;
+  /**
+   * Whether the mirror may fetch from hosts that resolve to link-local addresses (169.254.0.0/16,
+   * fe80::/10) or known cloud metadata addresses. Off by default (reliability.md #44).
+   */
+  allowLinkLocal: boolean;
 }
 
 /** Search backend; the app switches on `kind`. */
@@ -46,6 +88,11 @@ export type SearchConfig = { kind: 'postgres' } | { kind: 'meilisearch'; url: st
 export interface ReadConfig {
   /** How often counted downloads are written to the database, in ms. */
   downloadFlushMs: number;
+  /**
+   * Most bytes of small flat container and registration documents a read node keeps in memory
+   * (validated against the file on every request, so never stale); 0 turns the cache off.
+   */
+  cacheBytes: number;
 }
 
 /** Blob storage backend; the app switches on `kind`. */
@@ -55,6 +102,11 @@ export type StorageConfig = { kind: 'fs'; root: string };
 export interface PublishConfig {
   maxPackageBytes: number;
   tempDir: string;
+  /**
+   * Longest wait, in ms, of a push, unlist or relist for a lock (the catalog head held by another
+   * write); past it the request answers 503 with Retry-After instead of hanging (reliability.md #41).
+   */
+  lockTimeoutMs: number;
 }
 
 /** Which projections a worker process runs, and how. */
@@ -104,6 +156,7 @@ export interface Config {
   worker: WorkerConfig;
   feed: FeedConfig;
   access: AccessConfig;
+  authFailures: AuthFailuresConfig;
   ready: ReadyConfig;
   mirror: MirrorConfig;
   logLevel: LogLevel;
@@ -126,8 +179,14 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_HOST` | `127.0.0.1` | host name or IP address to listen on |
  * | `NUCAT_READ_PORT` / `NUCAT_PUBLISH_PORT` | `5000` / `5001` | integer 1–65535 |
  * | `NUCAT_WORKER_PORT` | `5002` | integer 0–65535: the worker's `/metrics`, `/health`, `/ready`; 0 = none |
- * | `NUCAT_HEADERS_TIMEOUT_MS` | `60000` | integer ≥ 1, at most `NUCAT_REQUEST_TIMEOUT_MS` |
- * | `NUCAT_REQUEST_TIMEOUT_MS` | `300000` | integer ≥ 1 |
+ * | `NUCAT_HEADERS_TIMEOUT_MS` | `20000` | integer ≥ 1, at most `NUCAT_REQUEST_TIMEOUT_MS` (unless that is 0) |
+ * | `NUCAT_REQUEST_TIMEOUT_MS` | `3600000` (1 h) | integer ≥ 0: whole-request bound; 0 = none |
+ * | `NUCAT_KEEP_ALIVE_TIMEOUT_MS` | `65000` | integer ≥ 1 |
+ * | `NUCAT_BODY_MIN_BYTES_PER_SECOND` | `1024` | integer ≥ 0: slowest accepted request body |
+ * | `NUCAT_BODY_RATE_WINDOW_MS` | `30000` | integer ≥ 10: window of that check; 0 turns it off |
+ * | `NUCAT_MAX_CONNECTIONS` | `10000` | integer 1–1000000: open connections per server |
+ * | `NUCAT_AUTH_MAX_FAILURES` | `20` | integer ≥ 0: failed key checks per client address per window before 429; 0 = no limit |
+ * | `NUCAT_AUTH_FAILURE_WINDOW_MS` | `60000` | integer ≥ 1000: that window, and the block's length |
  * | `DATABASE_URL` | `postgres://nucat:nucat@127.0.0.1:5432/nucat` | `postgres://` or `postgresql://` URL (secret) |
  * | `NUCAT_DB_POOL` | `10` | integer 1–1000 |
  * | `REDIS_URL` | `redis://127.0.0.1:6379` | `redis://` or `rediss://` URL (secret) |
@@ -139,7 +198,9 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_MEILI_API_KEY` | — | optional (secret) |
  * | `NUCAT_MEILI_INDEX_PREFIX` | `nucat` | 1–32 of `[A-Za-z0-9_-]` |
  * | `NUCAT_DOWNLOAD_FLUSH_MS` | `5000` | integer ≥ 100 |
+ * | `NUCAT_READ_CACHE_BYTES` | `67108864` (64 MiB) | integer ≥ 0: in-memory cache of small documents on a read node; 0 = off |
  * | `NUCAT_MAX_PACKAGE_BYTES` | `262144000` (250 MiB) | integer ≥ 1 |
+ * | `NUCAT_PUBLISH_LOCK_TIMEOUT_MS` | `10000` | integer ≥ 1: longest lock wait of a write before it answers 503 |
  * | `NUCAT_WORKER_PROJECTIONS` | `flatcontainer,registration,search` | comma list of those names |
  * | `NUCAT_WORKER_CONCURRENCY` | `4` | integer 1–1000 |
  * | `NUCAT_WORKER_BATCH` | `500` | integer 1–100000 |
@@ -147,6 +208,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_MIRROR_SOURCE` | — | a service index URL the worker mirrors continuously |
  * | `NUCAT_MIRROR_IDS` | — | comma list of id globs to mirror (default: all) |
  * | `NUCAT_MIRROR_INTERVAL_MS` | `2000` | integer ≥ 100 |
+ * | `NUCAT_MIRROR_ALLOW_LINK_LOCAL` | `false` | `true`/`false`: let the mirror fetch from link-local / cloud metadata addresses |
  * | `NUCAT_FEED` | `main` | 1–64 of `[A-Za-z0-9._-]`, starting with a letter or digit |
  * | `NUCAT_READY_MAX_LAG_SECONDS` | `300` | integer ≥ 1: projection lag past which `/ready` answers 503 |
  * | `NUCAT_PRIVATE` | `false` | `true`/`false` (also `1`/`0`, `yes`/`no`, any case): reads need an API key |
@@ -164,9 +226,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const publicUrl = read.httpUrl('NUCAT_PUBLIC_URL', 'http://127.0.0.1:5000');
   const publishUrl = read.httpUrl('NUCAT_PUBLISH_URL', 'http://127.0.0.1:5001');
 
-  const headersTimeoutMs = read.integer('NUCAT_HEADERS_TIMEOUT_MS', 60_000, 1, MAX_TIMER_MS);
-  const requestTimeoutMs = read.integer('NUCAT_REQUEST_TIMEOUT_MS', 300_000, 1, MAX_TIMER_MS);
-  if (headersTimeoutMs > requestTimeoutMs) {
+  const headersTimeoutMs = read.integer('NUCAT_HEADERS_TIMEOUT_MS', 20_000, 1, MAX_TIMER_MS);
+  const requestTimeoutMs = read.integer('NUCAT_REQUEST_TIMEOUT_MS', 3_600_000, 0, MAX_TIMER_MS);
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
     read.problem(
       'NUCAT_HEADERS_TIMEOUT_MS',
       `must not exceed NUCAT_REQUEST_TIMEOUT_MS (${requestTimeoutMs}); got ${headersTimeoutMs}`,
@@ -179,7 +241,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     workerPort: read.integer('NUCAT_WORKER_PORT', 5002, 0, 65_535),
     headersTimeoutMs,
     requestTimeoutMs,
+    keepAliveTimeoutMs: read.integer('NUCAT_KEEP_ALIVE_TIMEOUT_MS', 65_000, 1, MAX_TIMER_MS),
+    bodyMinBytesPerSecond: read.integer('NUCAT_BODY_MIN_BYTES_PER_SECOND', 1024, 0, Number.MAX_SAFE_INTEGER),
+    bodyRateWindowMs: read.integer('NUCAT_BODY_RATE_WINDOW_MS', 30_000, 0, MAX_TIMER_MS),
+    maxConnections: read.integer('NUCAT_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
   };
+  if (http.bodyRateWindowMs > 0 && http.bodyRateWindowMs < 10) {
+    read.problem('NUCAT_BODY_RATE_WINDOW_MS', `must be 0 (off) or at least 10; got ${http.bodyRateWindowMs}`);
+  }
 
   const database: DatabaseConfig = {
     url: read.secretUrl('DATABASE_URL', 'postgres://nucat:nucat@127.0.0.1:5432/nucat', ['postgres:', 'postgresql:']),
@@ -208,11 +277,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       indexPrefix: read.text('NUCAT_MEILI_INDEX_PREFIX', 'nucat', /^[A-Za-z0-9_-]{1,32}$/, '1 to 32 of A-Z a-z 0-9 _ -'),
     };
   }
-  const readSettings: ReadConfig = { downloadFlushMs: read.integer('NUCAT_DOWNLOAD_FLUSH_MS', 5000, 100, MAX_TIMER_MS) };
+  const readSettings: ReadConfig = {
+    downloadFlushMs: read.integer('NUCAT_DOWNLOAD_FLUSH_MS', 5000, 100, MAX_TIMER_MS),
+    cacheBytes: read.integer('NUCAT_READ_CACHE_BYTES', 67_108_864, 0, Number.MAX_SAFE_INTEGER),
+  };
 
   const publish: PublishConfig = {
     maxPackageBytes: read.integer('NUCAT_MAX_PACKAGE_BYTES', 262_144_000, 1, Number.MAX_SAFE_INTEGER),
     tempDir: `${dataDir}/tmp`,
+    lockTimeoutMs: read.integer('NUCAT_PUBLISH_LOCK_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
   };
 
   const worker: WorkerConfig = {
@@ -232,6 +305,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
 
   const access: AccessConfig = { private: read.boolean('NUCAT_PRIVATE', false) };
+  const authFailures: AuthFailuresConfig = {
+    maxFailures: read.integer('NUCAT_AUTH_MAX_FAILURES', 20, 0, 1_000_000),
+    windowMs: read.integer('NUCAT_AUTH_FAILURE_WINDOW_MS', 60_000, 1000, MAX_TIMER_MS),
+  };
 
   const ready: ReadyConfig = { maxLagSeconds: read.integer('NUCAT_READY_MAX_LAG_SECONDS', 300, 1, 31_536_000) };
   const mirrorSource = env['NUCAT_MIRROR_SOURCE']?.trim();
@@ -240,6 +317,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...(mirrorSource ? { source: read.httpUrl('NUCAT_MIRROR_SOURCE', mirrorSource) } : {}),
     idGlobs: mirrorIds ? mirrorIds.split(',').map((g) => g.trim()).filter((g) => g.length > 0) : [],
     intervalMs: read.integer('NUCAT_MIRROR_INTERVAL_MS', 2000, 100, MAX_TIMER_MS),
+    allowLinkLocal: read.boolean('NUCAT_MIRROR_ALLOW_LINK_LOCAL', false),
   };
   for (const glob of mirror.idGlobs) {
     if (!/^[A-Za-z0-9_.*-]{1,100}$/.test(glob)) read.problem('NUCAT_MIRROR_IDS', `invalid id pattern "${glob}"`);
@@ -248,7 +326,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const logLevel = read.oneOf('NUCAT_LOG_LEVEL', 'info', LOG_LEVELS, { ignoreCase: true });
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
-  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, access, ready, logLevel, mirror });
+  return deepFreeze({ publicUrl, publishUrl, http, database, redis, storage, search, read: readSettings, publish, worker, feed, access, authFailures, ready, logLevel, mirror });
 }
 
 /** Reads variables; on a bad value it records a problem and returns the default so checking goes on. */

@@ -29,3 +29,20 @@ export {
   type ReadinessReport,
   type RunReadinessOptions,
 } from './readiness.js';
+export {
+  createLimitedServer,
+  effectiveMaxConnections,
+  isTimedOutRequest,
+  openFilesLimit,
+  serverLimitStats,
+  type LimitedServerOptions,
+  type ServerLimitStats,
+  type ServerLimits,
+} from './server-limits.js';
+export {
+  TooManyAuthFailuresError,
+  clientKey,
+  createAuthFailureLimiter,
+  type AuthFailureLimiter,
+  type AuthFailureLimiterOptions,
+} from './auth-failure-limiter.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { API_KEY_SCOPES, createApiKey, listApiKeys, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
+import { API_KEY_SCOPES, createApiKey, DEFAULT_OWNER, listApiKeys, parseOwnerName, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
 import { findFeedId } from '@nucat/catalog';
 import { loadConfig } from '@nucat/config';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
@@ -10,19 +10,29 @@ import { VERIFY_USAGE, runVerifyCommand } from './commands/verify.js';
 import { REBUILD_USAGE, runRebuildCommand } from './commands/rebuild.js';
 import { PUSH_USAGE, runPushCommand } from './commands/push.js';
 import { STATUS_USAGE, runStatusCommand } from './commands/status.js';
+import { OWNERS_USAGE, PREFIXES_USAGE, runOwnersCommand, runPrefixesCommand } from './commands/ownership.js';
+import { GC_USAGE, runGcCommand } from './commands/gc.js';
+import { INFO_USAGE, runInfoCommand } from './commands/info.js';
 
 const USAGE = `nucat <command>
 
   migrate                               apply database migrations
-  keys create --name N [--scopes push,push-version,unlist,read] [--ids 'Contoso.*'] [--expires-days D]
+  keys create --name N [--owner O] [--scopes push,push-version,unlist,read] [--ids 'Contoso.*'] [--expires-days D]
                                         create an API key; prints the key (shown once).
-                                        Default: every scope, every id, no expiry. 'read' alone makes a
+                                        Default: owner 'default', every scope, every id, no expiry.
+                                        A key pushes and unlists only ids its owner owns (a new id is
+                                        claimed by its first push); see 'owners' and 'prefixes'. 'read' alone makes a
                                         read-only token for a private feed (NUCAT_PRIVATE=true); every
                                         scope may read. --ids limits what a key may change, not read.
-  keys list                             list keys (never their secrets): id, name, state, scopes, ids, expiry
+  keys list                             list keys (never their secrets): id, name, state, scopes, ids, expiry,
+                                        and owner unless it is 'default'
   keys revoke <id|name>                 revoke a key (a private feed's read side may accept it for up
                                         to 10 s more: verified keys are cached that long)
 ${STATUS_USAGE}
+${OWNERS_USAGE}
+${PREFIXES_USAGE}
+${INFO_USAGE}
+${GC_USAGE}
 ${PUSH_USAGE}
 ${DELETE_USAGE}
 ${MIRROR_USAGE}
@@ -66,12 +76,21 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'create') {
         const { values } = parseArgs({
           args: rest,
-          options: { name: { type: 'string' }, scopes: { type: 'string' }, ids: { type: 'string' }, 'expires-days': { type: 'string' } },
+          options: {
+            name: { type: 'string' },
+            owner: { type: 'string' },
+            scopes: { type: 'string' },
+            ids: { type: 'string' },
+            'expires-days': { type: 'string' },
+          },
         });
         if (!values.name) fail('keys create needs --name');
         const scopes = values.scopes?.split(',').map((s) => s.trim()).filter((s) => s !== '') as ApiKeyScope[] | undefined;
         if (scopes && scopes.length === 0) fail(`--scopes needs at least one of ${API_KEY_SCOPES.join(', ')}`);
         for (const s of scopes ?? []) if (!API_KEY_SCOPES.includes(s)) fail(`unknown scope '${s}' (known: ${API_KEY_SCOPES.join(', ')})`);
+        if (values.owner !== undefined && parseOwnerName(values.owner) === undefined) {
+          fail(`invalid --owner '${values.owner}': letters, digits, '.', '_', '-' (at most 64, starting with a letter or digit)`);
+        }
         const daysText = values['expires-days'];
         const days = daysText !== undefined ? Number(daysText) : undefined;
         if (days !== undefined && !(Number.isFinite(days) && days > 0 && days <= 36_500)) {
@@ -81,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
           createApiKey(db, {
             feedId,
             name: values.name!,
+            ...(values.owner !== undefined ? { owner: values.owner } : {}),
             ...(scopes ? { scopes } : {}),
             ...(values.ids ? { idGlobs: values.ids.split(',').map((s) => s.trim()) } : {}),
             ...(days ? { expiresAt: new Date(Date.now() + days * 86_400_000) } : {}),
@@ -95,7 +115,8 @@ async function main(argv: string[]): Promise<void> {
           const state = k.revoked_at ? 'revoked' : k.expires_at && k.expires_at <= new Date() ? 'expired' : 'active';
           const expires = k.expires_at ? k.expires_at.toISOString() : 'never';
           process.stdout.write(
-            `${k.id}  ${k.name}  ${state}  scopes=${k.scopes.join(',')}  ids=${k.id_globs.join(',')}  expires=${expires}\n`,
+            `${k.id}  ${k.name}  ${state}  scopes=${k.scopes.join(',')}  ids=${k.id_globs.join(',')}  expires=${expires}` +
+              `${k.owner === DEFAULT_OWNER ? '' : `  owner=${k.owner}`}\n`,
           );
         }
         return;
@@ -122,6 +143,18 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = await run(argv.slice(1));
       return;
     }
+    case 'owners':
+      process.exitCode = await runOwnersCommand(argv.slice(1));
+      return;
+    case 'prefixes':
+      process.exitCode = await runPrefixesCommand(argv.slice(1));
+      return;
+    case 'info':
+      process.exitCode = await runInfoCommand(argv.slice(1));
+      return;
+    case 'gc':
+      process.exitCode = await runGcCommand(argv.slice(1));
+      return;
     case 'rebuild':
       process.exitCode = await runRebuildCommand(argv.slice(1));
       return;

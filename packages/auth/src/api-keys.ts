@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '@nucat/db';
+import { DEFAULT_OWNER, parseOwnerName } from './owner-names.js';
 
 /**
  * What a key may do.
@@ -25,6 +26,11 @@ export interface ApiKeyGrant {
   feedId: number;
   scopes: readonly ApiKeyScope[];
   idGlobs: readonly string[];
+  /**
+   * The account the key acts for: ids it may push and unlist are the ids this owner owns (or new ids
+   * it claims), whatever the key's scopes and globs allow. See `ownership.ts`.
+   */
+  owner: string;
   /** When the key stops working; absent when it never expires. */
   expiresAt?: Date;
 }
@@ -66,6 +72,8 @@ export interface CreateApiKeyOptions {
   /** Id patterns with `*` wildcards, compared case-insensitively. @defaultValue ['*'] */
   idGlobs?: readonly string[];
   expiresAt?: Date;
+  /** The account the key acts for (ASCII-lowercased). @defaultValue {@link DEFAULT_OWNER} */
+  owner?: string;
 }
 
 /**
@@ -83,6 +91,8 @@ export async function createApiKey(db: Kysely<Database>, options: CreateApiKeyOp
   if (options.expiresAt !== undefined && Number.isNaN(options.expiresAt.getTime())) {
     throw new InvalidApiKeyOptionsError('expiresAt is not a valid date');
   }
+  const owner = options.owner === undefined ? DEFAULT_OWNER : parseOwnerName(options.owner);
+  if (owner === undefined) throw new InvalidApiKeyOptionsError(`invalid owner name '${options.owner}' (letters, digits, '.', '_', '-'; at most 64)`);
   const lookup = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const row = await db
@@ -96,6 +106,7 @@ export async function createApiKey(db: Kysely<Database>, options: CreateApiKeyOp
       id_globs: [...idGlobs],
       expires_at: options.expiresAt ?? null,
       revoked_at: null,
+      owner,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -117,6 +128,9 @@ export async function verifyApiKey(db: Kysely<Database>, feedId: number, present
     ? await db
         .selectFrom('api_keys')
         .selectAll()
+        // Expiry is judged by the database clock, like every other time in the feed: a node whose
+        // clock is wrong neither accepts an expired key nor refuses a valid one (reliability.md #40).
+        .select(sql<boolean>`expires_at IS NOT NULL AND expires_at <= now()`.as('expired'))
         .where('lookup', '=', match[1]!)
         .where('feed_id', '=', feedId)
         .executeTakeFirst()
@@ -125,13 +139,14 @@ export async function verifyApiKey(db: Kysely<Database>, feedId: number, present
   const expected = row?.secret_hash ?? DUMMY_HASH;
   const equal = expected.length === actual.length && timingSafeEqual(expected, actual);
   if (!row || !equal) throw invalid;
-  if (row.revoked_at || (row.expires_at && row.expires_at.getTime() <= Date.now())) throw invalid;
+  if (row.revoked_at || row.expired) throw invalid;
   return {
     keyId: row.id,
     name: row.name,
     feedId: row.feed_id,
     scopes: row.scopes as ApiKeyScope[],
     idGlobs: row.id_globs,
+    owner: row.owner,
     ...(row.expires_at ? { expiresAt: row.expires_at } : {}),
   };
 }
@@ -187,7 +202,7 @@ export function authorizeRead(grant: ApiKeyGrant): void {
 export async function listApiKeys(db: Kysely<Database>, feedId: number) {
   return db
     .selectFrom('api_keys')
-    .select(['id', 'name', 'lookup', 'scopes', 'id_globs', 'created_at', 'expires_at', 'revoked_at'])
+    .select(['id', 'name', 'owner', 'lookup', 'scopes', 'id_globs', 'created_at', 'expires_at', 'revoked_at'])
     .where('feed_id', '=', feedId)
     .orderBy('created_at')
     .execute();
@@ -198,7 +213,7 @@ export async function revokeApiKey(db: Kysely<Database>, feedId: number, idOrNam
   const isUuid = /^[0-9a-f-]{36}$/i.test(idOrName);
   const result = await db
     .updateTable('api_keys')
-    .set({ revoked_at: new Date() })
+    .set({ revoked_at: sql`now()` })
     .where('feed_id', '=', feedId)
     .where(isUuid ? 'id' : 'name', '=', idOrName)
     .where('revoked_at', 'is', null)

@@ -95,7 +95,7 @@ describe('verifyApiKey (#22)', () => {
     const expiresAt = new Date(Date.now() + 3_600_000);
     const { id, key } = await createApiKey(db, { feedId, name: 'ci-read', scopes: ['read'], expiresAt });
     const grant = await verifyApiKey(db, feedId, ` ${key} `);
-    expect(grant).toEqual({ keyId: id, name: 'ci-read', feedId, scopes: ['read'], idGlobs: ['*'], expiresAt });
+    expect(grant).toEqual({ keyId: id, name: 'ci-read', feedId, scopes: ['read'], idGlobs: ['*'], owner: 'default', expiresAt });
   });
 
   it('does not accept a key of another feed', async () => {
@@ -106,7 +106,7 @@ describe('verifyApiKey (#22)', () => {
 });
 
 describe('authorize and authorizeRead (#23)', () => {
-  const grant = (scopes: ApiKeyGrant['scopes'], idGlobs: string[] = ['*']): ApiKeyGrant => ({ keyId: 'k', name: 'n', feedId: 1, scopes, idGlobs });
+  const grant = (scopes: ApiKeyGrant['scopes'], idGlobs: string[] = ['*']): ApiKeyGrant => ({ keyId: 'k', name: 'n', feedId: 1, scopes, idGlobs, owner: 'default' });
   const refuses = (fn: () => void) => expect(fn).toThrow(expect.objectContaining({ code: 'forbidden' }));
 
   it('lets a read-only key read but never push, push a version or unlist', () => {

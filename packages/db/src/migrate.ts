@@ -5,6 +5,10 @@ import * as search from './migrations/2026_11_21_1700_search.js';
 import * as mirror from './migrations/2026_11_21_1800_mirror.js';
 import * as generations from './migrations/2026_11_21_1900_generations.js';
 import * as searchPerf from './migrations/2026_11_21_2000_search_perf.js';
+import * as ownership from './migrations/2026_11_21_2100_ownership.js';
+import * as appendFunction from './migrations/2026_11_21_2150_append_function.js';
+import * as signatures from './migrations/2026_11_21_2200_signatures.js';
+import * as contentLeases from './migrations/2026_11_21_2300_content_leases.js';
 
 /** Migrations are compiled into the package (no directory scanning), in name order. */
 const migrations: Record<string, Migration> = {
@@ -13,6 +17,10 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_1800_mirror': mirror,
   '2026_11_21_1900_generations': generations,
   '2026_11_21_2000_search_perf': searchPerf,
+  '2026_11_21_2100_ownership': ownership,
+  '2026_11_21_2150_append_function': appendFunction,
+  '2026_11_21_2200_signatures': signatures,
+  '2026_11_21_2300_content_leases': contentLeases,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

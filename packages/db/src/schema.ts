@@ -19,6 +19,8 @@ export interface ApiKeysTable {
   created_at: Generated<Date>;
   expires_at: Date | null;
   revoked_at: Date | null;
+  /** The account the key acts for (ownership of ids and prefixes); `default` unless given. */
+  owner: ColumnType<string, string | undefined, string>;
 }
 
 /** `packages`: the write-side state of every id+version ever pushed. */
@@ -36,6 +38,11 @@ export interface PackagesTable {
   package_size: ColumnType<string, number | bigint | string, number | bigint | string>;
   created: Date;
   last_commit_timestamp: Date;
+  /**
+   * Null: no package signature. `'unverified'`: the package has a `.signature.p7s` that nucat neither
+   * read nor verified. Set from the catalog leaf by a database trigger (migration 2200_signatures).
+   */
+  signature: ColumnType<'unverified' | null, never, never>;
 }
 
 /** `catalog_heads`: the append lock and the current page of each feed's catalog. */
@@ -145,6 +152,46 @@ export interface ProjectionGenerationsTable {
   retire_after: Date | null;
 }
 
+/**
+ * `package_ids`: one row per claimed package id (ownership is keyed by the lowercase id); `id` keeps the
+ * casing of the push that claimed it. `touched_at`: when an owner last pushed it while it had no version.
+ */
+export interface PackageIdsTable {
+  feed_id: number;
+  lower_id: string;
+  id: string;
+  claimed_at: Generated<Date>;
+  touched_at: Generated<Date>;
+}
+
+/** `package_owners`: the owners (account names) of each claimed id. */
+export interface PackageOwnersTable {
+  feed_id: number;
+  lower_id: string;
+  owner: string;
+  added_at: Generated<Date>;
+}
+
+/**
+ * `reserved_prefixes`: id patterns only their owners may push new ids under. `pattern` is ASCII
+ * lowercase: `contoso.*` (ids starting with `contoso.`) or an exact id; `display` keeps the casing given.
+ */
+export interface ReservedPrefixesTable {
+  feed_id: number;
+  pattern: string;
+  display: string;
+  owner: string;
+  created_at: Generated<Date>;
+}
+
+/** `content_leases`: content blobs a push relies on and the orphan collector must leave alone until `expires_at`. */
+export interface ContentLeasesTable {
+  id: Generated<string>;
+  package_hash: string;
+  expires_at: Date;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   feeds: FeedsTable;
   api_keys: ApiKeysTable;
@@ -157,6 +204,10 @@ export interface Database {
   package_downloads: PackageDownloadsTable;
   mirror_cursors: MirrorCursorsTable;
   projection_generations: ProjectionGenerationsTable;
+  package_ids: PackageIdsTable;
+  package_owners: PackageOwnersTable;
+  reserved_prefixes: ReservedPrefixesTable;
+  content_leases: ContentLeasesTable;
 }
 
 export type PackageRow = Selectable<PackagesTable>;

@@ -165,6 +165,7 @@ export async function runMirrorCommand(args: string[]): Promise<number> {
       log,
       tempDir: feed.tempDir,
       onProgress,
+      http: { allowLinkLocal: loadConfig(process.env).mirror.allowLinkLocal },
     });
     const controller = new AbortController();
     const stop = (): void => controller.abort();

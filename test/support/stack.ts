@@ -75,14 +75,18 @@ export interface Stack {
   restart(app: StackApp): Promise<void>;
   /**
    * Starts one more copy of `app` next to the stack's own (two workers on the same queues, say), ready as for
-   * {@link Stack.restart}. Its exit does not fail the stack; {@link Stack.stop} stops it.
+   * {@link Stack.restart}. Its exit does not fail the stack; {@link Stack.stop} stops it. `options.env` is
+   * applied over the stack's environment for this copy only: an API copy given its own `NUCAT_PUBLISH_PORT` /
+   * `NUCAT_READ_PORT` listens there (and is waited for there); `NODE_OPTIONS` can preload a module.
    */
-  startCopy(app: StackApp): Promise<AppCopy>;
+  startCopy(app: StackApp, options?: { env?: Record<string, string> }): Promise<AppCopy>;
 }
 
 /** An extra copy of an app, from {@link Stack.startCopy}. */
 export interface AppCopy {
   readonly pid: number | undefined;
+  /** Base URL of an API copy (its own port when given one, else the stack's); undefined for a worker. */
+  readonly url: string | undefined;
   /** Kills it (`SIGKILL` unless told otherwise) and resolves once it has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -212,8 +216,8 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     const apiKey = lastNonEmptyLine(keys.stdout);
     if (!apiKey) throw new Error('`nucat keys create --name e2e` printed no API key on stdout');
 
-    const launch = (name: StackApp, label: string): RunningApp => {
-      const app = spawnApp(name, processEnv);
+    const launch = (name: StackApp, label: string, extraEnv: Record<string, string> = {}): RunningApp => {
+      const app = spawnApp(name, { ...processEnv, ...extraEnv });
       logs.push({
         name: label,
         tail: app.tail,
@@ -236,16 +240,19 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     );
 
     const serviceIndexUrl = `${publicUrl}/v3/index.json`;
-    const baseUrlOf = (name: StackApp): string | undefined =>
-      name === 'read-api' ? publicUrl : name === 'publish-api' ? publishUrl : undefined;
+    const baseUrlOf = (name: StackApp, extraEnv: Record<string, string> = {}): string | undefined => {
+      const port = name === 'read-api' ? extraEnv['NUCAT_READ_PORT'] : name === 'publish-api' ? extraEnv['NUCAT_PUBLISH_PORT'] : undefined;
+      if (port !== undefined) return `http://127.0.0.1:${port}`;
+      return name === 'read-api' ? publicUrl : name === 'publish-api' ? publishUrl : undefined;
+    };
     const slotOf = (name: StackApp): number => STACK_APPS.indexOf(name);
     let launches = 0;
     /** Spawns `name`, hands it to `register` at once (so stop() stops it even if it never gets ready), waits until ready. */
-    const launchReady = async (name: StackApp, register: (app: RunningApp) => void): Promise<RunningApp> => {
+    const launchReady = async (name: StackApp, register: (app: RunningApp) => void, extraEnv: Record<string, string> = {}): Promise<RunningApp> => {
       if (stopped) throw new Error(`the stack is stopped; cannot start ${name}`);
-      const app = launch(name, `${name} (start #${++launches})`);
+      const app = launch(name, `${name} (start #${++launches})`, extraEnv);
       register(app);
-      await failIfAnyExits([app], (stillWaiting) => waitForReady(app, baseUrlOf(name), startTimeoutMs, stillWaiting));
+      await failIfAnyExits([app], (stillWaiting) => waitForReady(app, baseUrlOf(name, extraEnv), startTimeoutMs, stillWaiting));
       return app;
     };
     return {
@@ -271,9 +278,10 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
           apps[slot] = app;
         });
       },
-      async startCopy(name) {
-        const app = await launchReady(name, (started) => copies.push(started));
-        return { pid: app.child.pid, kill: (signal = 'SIGKILL') => killApp(app, signal) };
+      async startCopy(name, copyOptions = {}) {
+        const extraEnv = copyOptions.env ?? {};
+        const app = await launchReady(name, (started) => copies.push(started), extraEnv);
+        return { pid: app.child.pid, url: baseUrlOf(name, extraEnv), kill: (signal = 'SIGKILL') => killApp(app, signal) };
       },
     };
   } catch (error) {

@@ -25,7 +25,8 @@ export const PUSHES_METRIC = 'nucat_pushes_total';
 /**
  * The `result` label of a push answered with `status`: `created`, `conflict` (409, the version
  * exists), `invalid` (400), `unauthorized` (401), `forbidden` (403), `too_large` (413), `timeout`
- * (408), `unavailable` (503), `rejected` (another 4xx) or `error` (another 5xx).
+ * (408), `unavailable` (503), `insufficient_storage` (507, disk full), `rejected` (another 4xx) or
+ * `error` (another 5xx).
  */
 export function pushResult(status: number): string {
   if (status >= 200 && status < 300) return 'created';
@@ -37,6 +38,7 @@ export function pushResult(status: number): string {
     409: 'conflict',
     413: 'too_large',
     503: 'unavailable',
+    507: 'insufficient_storage',
   };
   return known[status] ?? (status < 500 ? 'rejected' : 'error');
 }
@@ -49,7 +51,7 @@ export function createPublishOps(options: PublishOpsOptions): PublishOps {
   const metrics = options.metrics ?? createMetrics({ app: 'publish-api' });
   const pushes = metrics.counter({
     name: PUSHES_METRIC,
-    help: 'Package pushes answered, by result: created, conflict, invalid, unauthorized, forbidden, too_large, timeout, unavailable, rejected, error, aborted (the client left first).',
+    help: 'Package pushes answered, by result: created, conflict, invalid, unauthorized, forbidden, too_large, timeout, unavailable, insufficient_storage, rejected, error, aborted (the client left first).',
     labelNames: ['result'] as const,
   });
   const countPush: Koa.Middleware = async (ctx, next) => {

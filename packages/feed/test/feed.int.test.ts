@@ -158,6 +158,69 @@ describe('setListed', () => {
   it('throws NotFoundError for an unknown version', async () => {
     await expect(setListed(deps, { id: 'Contoso.Nothing', version: '1.0.0' }, false)).rejects.toThrow(NotFoundError);
   });
+
+  it('#43 unlist then re-push: the version still exists (same or other bytes), stays unlisted, and gets no new leaf', async () => {
+    const bytes = buildNupkg({ id: 'Contoso.Unlisted', version: '1.0.0' });
+    await ingestPackage(deps, { source: createBufferZipSource(bytes) });
+    await setListed(deps, { id: 'Contoso.Unlisted', version: '1.0.0' }, false);
+    const leaves = await itemCount('contoso.unlisted');
+
+    expect(await ingestPackage(deps, { source: createBufferZipSource(bytes) })).toMatchObject({ kind: 'exists', sameBytes: true, listed: false, deleted: false });
+    const other = buildNupkg({ id: 'Contoso.Unlisted', version: '1.0.0', description: 'other bytes' });
+    expect(await ingestPackage(deps, { source: createBufferZipSource(other) })).toMatchObject({ kind: 'exists', sameBytes: false, listed: false });
+    expect(await itemCount('contoso.unlisted')).toBe(leaves);
+    expect(await packageRow('contoso.unlisted', '1.0.0')).toMatchObject({ listed: false, package_hash: sha512(bytes) });
+  });
+});
+
+describe('bounded lock waits (reliability.md #41)', () => {
+  /** Holds the feed's catalog head lock from another session (a stuck appender) until `release()`. */
+  async function holdCatalogHead(): Promise<{ release(): Promise<void> }> {
+    const other = createDb({ url: database.url, poolSize: 1 });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holding = other.transaction().execute(async (trx) => {
+      await trx.selectFrom('catalog_heads').select('feed_id').where('feed_id', '=', deps.feedId).forUpdate().execute();
+      locked();
+      await released;
+    });
+    await isLocked;
+    return {
+      async release() {
+        release();
+        await holding;
+        await other.destroy();
+      },
+    };
+  }
+
+  it('#41 stuck appender: push, unlist and delete behind a held catalog head fail with 55P03 after lockTimeoutMs, writing nothing', async () => {
+    await ingestPackage(deps, { source: createBufferZipSource(buildNupkg({ id: 'Contoso.Waits', version: '1.0.0' })) });
+    const before = await itemCount('contoso.waits');
+    const held = await holdCatalogHead();
+    const bounded = { ...deps, lockTimeoutMs: 200 };
+    try {
+      const lockTimeout = { code: '55P03' };
+      await expect(ingestPackage(bounded, { source: createBufferZipSource(buildNupkg({ id: 'Contoso.Waits', version: '2.0.0' })) })).rejects.toMatchObject(lockTimeout);
+      await expect(setListed(bounded, { id: 'Contoso.Waits', version: '1.0.0' }, false)).rejects.toMatchObject(lockTimeout);
+      await expect(deletePackage(bounded, { id: 'Contoso.Waits', version: '1.0.0' })).rejects.toMatchObject(lockTimeout);
+    } finally {
+      await held.release();
+    }
+    expect(await packageRow('contoso.waits', '2.0.0')).toBeUndefined();
+    expect(await packageRow('contoso.waits', '1.0.0')).toMatchObject({ listed: true, deleted: false });
+    expect(await itemCount('contoso.waits')).toBe(before);
+
+    // The head is free again: the same writes go through.
+    expect(await ingestPackage(bounded, { source: createBufferZipSource(buildNupkg({ id: 'Contoso.Waits', version: '2.0.0' })) })).toMatchObject({ kind: 'created' });
+    expect((await setListed(bounded, { id: 'Contoso.Waits', version: '1.0.0' }, false)).commit).toBeDefined();
+  });
+
+  it('refuses a lock timeout that is not a whole number of ms', async () => {
+    await expect(setListed({ ...deps, lockTimeoutMs: -1 }, { id: 'Contoso.Waits', version: '1.0.0' }, true)).rejects.toThrow(RangeError);
+  });
 });
 
 describe('deletePackage', () => {
@@ -175,7 +238,7 @@ describe('deletePackage', () => {
     expect((await packageRow('contoso.gone', '1.0.0-beta.1'))?.deleted).toBe(true);
   });
 
-  it('never lets the version be pushed again, with the same or other bytes', async () => {
+  it('#43 delete then re-push: never lets the version be pushed again, with the same or other bytes', async () => {
     expect(await ingestPackage(deps, { source: createBufferZipSource(bytes) })).toMatchObject({ kind: 'exists', deleted: true, sameBytes: true });
     const other = buildNupkg({ id: 'Contoso.Gone', version: '1.0.0-beta.1', description: 'again' });
     expect(await ingestPackage(deps, { source: createBufferZipSource(other) })).toMatchObject({ kind: 'exists', deleted: true, sameBytes: false });

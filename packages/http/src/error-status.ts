@@ -14,6 +14,9 @@ export const errorStatus = Object.freeze({
   package_conflict: 409,
   payload_too_large: 413,
   unavailable: 503,
+  // Disk full (blob store, upload folder or the database's own files): nothing was stored. 507, not
+  // 503 + Retry-After: it names the cause, and waiting a few seconds does not free space.
+  insufficient_storage: 507,
   // The search backend answered with an error: the client may retry; it is not the client's fault.
   search_backend_error: 503,
 } as const satisfies Record<string, number>);

@@ -18,3 +18,28 @@ export class InvalidMirrorOptionError extends Error {
     this.name = 'InvalidMirrorOptionError';
   }
 }
+
+/**
+ * A mirror or verify request was refused before it was sent: its host is, or resolves to, a
+ * link-local or cloud metadata address (reliability.md #44). `details`: `{ url, host, address }`.
+ */
+export class BlockedAddressError extends Error {
+  readonly code = 'blocked_address';
+  constructor(message: string, readonly details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'BlockedAddressError';
+  }
+}
+
+/**
+ * The source answered a package path with something that is not a `.nupkg`: an HTML or JSON page, or
+ * bytes without a zip's signature (reliability.md #44). Nothing is stored; the item fails and the
+ * cursor stays before it. `details`: `{ url, contentType, leading }` (`leading`: the first bytes, printable).
+ */
+export class NotAPackageError extends Error {
+  readonly code = 'not_a_package';
+  constructor(message: string, readonly details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'NotAPackageError';
+  }
+}

@@ -5,6 +5,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createAddressGuard, type LookupFn } from './address-guard.js';
 import { MirrorSourceError } from './errors.js';
 
 /** The `fetch` the mirror uses (the global one unless a test or an app passes another). */
@@ -22,13 +23,28 @@ export interface HttpClientOptions {
   downloadTimeoutMs?: number;
   /** Delay before the first retry, doubled each time. @defaultValue 250 */
   retryDelayMs?: number;
+  /**
+   * Allow requests to hosts that are, or resolve to, link-local or cloud metadata addresses
+   * (169.254.0.0/16, fe80::/10…; see `isBlockedAddress`). Every request and every redirect is
+   * checked. @defaultValue false
+   */
+  allowLinkLocal?: boolean;
+  /** How host names are resolved for that check. @defaultValue `dns.promises.lookup` */
+  lookup?: LookupFn;
 }
+
+/** Redirects followed per request (each one checked like the first URL). */
+const MAX_REDIRECTS = 5;
 
 /** The outcome of {@link HttpClient.download}. */
 export interface Download {
   size: number;
   /** Standard base64 SHA-512 of the bytes. */
   sha512: string;
+  /** The response's `Content-Type`; undefined when it had none. */
+  contentType?: string;
+  /** The first bytes of the body (up to 16), to tell a zip from a web page. */
+  leading: Buffer;
 }
 
 /** An HTTP client for a source feed: JSON documents and package downloads, with retries. */
@@ -59,6 +75,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const jsonTimeoutMs = options.jsonTimeoutMs ?? 60_000;
   const downloadTimeoutMs = options.downloadTimeoutMs ?? 600_000;
   const retryDelayMs = options.retryDelayMs ?? 250;
+  const guard = createAddressGuard({
+    ...(options.allowLinkLocal !== undefined ? { allowLinkLocal: options.allowLinkLocal } : {}),
+    ...(options.lookup ? { lookup: options.lookup } : {}),
+  });
 
   async function withRetries<T>(url: string, run: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -74,13 +94,31 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     }
   }
 
-  async function get(url: string, timeoutMs: number, allowNotFound: boolean): Promise<Response | undefined> {
-    let response: Response;
-    try {
-      response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs), headers: { Accept: 'application/json, */*' } });
-    } catch (error) {
-      throw new RetryableError(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  /** Fetches `url`, following redirects itself so that every hop passes the address guard. */
+  async function fetchChecked(url: string, timeoutMs: number): Promise<Response> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      await guard(current);
+      let response: Response;
+      try {
+        response = await fetchFn(current, { signal: AbortSignal.timeout(timeoutMs), headers: { Accept: 'application/json, */*' }, redirect: 'manual' });
+      } catch (error) {
+        throw new RetryableError(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      }
+      if (![301, 302, 303, 307, 308].includes(response.status)) return response;
+      await response.body?.cancel().catch(() => {});
+      const location = response.headers.get('location');
+      const next = location ? URL.parse(location, current) : null;
+      if (!next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+        throw new MirrorSourceError(`GET ${current} answered ${response.status} without a usable http(s) Location`, { url: current, status: response.status });
+      }
+      if (hop >= MAX_REDIRECTS) throw new MirrorSourceError(`GET ${url}: more than ${MAX_REDIRECTS} redirects`, { url });
+      current = next.href;
     }
+  }
+
+  async function get(url: string, timeoutMs: number, allowNotFound: boolean): Promise<Response | undefined> {
+    const response = await fetchChecked(url, timeoutMs);
     if (response.status === 200) return response;
     await response.body?.cancel().catch(() => {});
     if (response.status === 404 && allowNotFound) return undefined;
@@ -113,8 +151,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       if (!response.body) throw new RetryableError('empty body');
       const hash = createHash('sha512');
       let size = 0;
+      let leading = Buffer.alloc(0);
       const meter = new Transform({
         transform(chunk: Buffer, _encoding, done) {
+          if (leading.length < 16) leading = Buffer.concat([leading, chunk.subarray(0, 16 - leading.length)]);
           size += chunk.length;
           if (maxBytes !== undefined && size > maxBytes) {
             return done(new TooLargeError(`GET ${url} sent more than the ${maxBytes} bytes its catalog leaf announces`, { url, maxBytes }));
@@ -129,7 +169,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         if (error instanceof MirrorSourceError) throw error;
         throw new RetryableError(`download failed: ${error instanceof Error ? error.message : String(error)}`);
       }
-      return { size, sha512: hash.digest('base64') };
+      const contentType = response.headers.get('content-type') ?? undefined;
+      return { size, sha512: hash.digest('base64'), leading, ...(contentType !== undefined ? { contentType } : {}) };
     });
   }
 

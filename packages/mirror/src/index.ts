@@ -12,5 +12,6 @@ export { listMirrorStates, loadMirrorState, type MirrorConflict, type MirrorStat
 export { verifyFeeds, formatFeedDifference, type FeedDifference, type VerifyOptions, type VerifyResult } from './verify.js';
 export { compileIdGlobs, splitIdGlobs } from './id-globs.js';
 export { parseCatalogTimestamp, compareInstants, type CatalogInstant } from './catalog-timestamp.js';
-export { MirrorSourceError, InvalidMirrorOptionError } from './errors.js';
+export { MirrorSourceError, InvalidMirrorOptionError, BlockedAddressError, NotAPackageError } from './errors.js';
+export { isBlockedAddress, type LookupFn } from './address-guard.js';
 export type { FetchFn } from './http-client.js';

@@ -9,8 +9,8 @@ import type { Db } from '@nucat/db';
 import { deletePackage, ingestPackage, setListed, PackageMismatchError, type FeedDeps } from '@nucat/feed';
 import type { BlobStore } from '@nucat/storage';
 import { compareInstants, parseCatalogTimestamp, type CatalogInstant } from './catalog-timestamp.js';
-import { InvalidMirrorOptionError } from './errors.js';
-import { createHttpClient, type FetchFn, type HttpClientOptions } from './http-client.js';
+import { InvalidMirrorOptionError, NotAPackageError } from './errors.js';
+import { createHttpClient, type Download, type FetchFn, type HttpClientOptions } from './http-client.js';
 import { compileIdGlobs } from './id-globs.js';
 import {
   advanceMirrorCursor,
@@ -47,7 +47,10 @@ export interface MirrorOptions {
   concurrency?: number;
   /** @defaultValue globalThis.fetch */
   fetch?: FetchFn;
-  /** Retry and timeout settings of the HTTP client. */
+  /**
+   * Retry and timeout settings of the HTTP client, and whether it may fetch from link-local or cloud
+   * metadata addresses (`allowLinkLocal`, off by default: such a source is refused).
+   */
   http?: Omit<HttpClientOptions, 'fetch'>;
   log: Logger;
   /** Folder for packages being downloaded (best on the blob store's filesystem). @defaultValue the OS temp folder */
@@ -103,7 +106,11 @@ export interface MirrorItemError {
   commitTimeStamp: string;
   /** The leaf URL. */
   url: string;
-  /** The error's stable code (`package_mismatch` for a hash mismatch, `mirror_source` for the source's answers). */
+  /**
+   * The error's stable code: `package_mismatch` (hash mismatch), `not_a_package` (a web page or other
+   * non-zip bytes for a package path), `blocked_address` (a link-local or metadata host), `mirror_source`
+   * (other answers of the source).
+   */
   code: string;
   message: string;
 }
@@ -518,6 +525,8 @@ export function createMirror(options: MirrorOptions): Mirror {
       }
       ctx.counters.packagesDownloaded += 1;
       ctx.counters.bytesDownloaded += download.size;
+      // A web page (an error or login page answered with 200) is never a package, whatever the hash says.
+      assertPackageBytes(url, download);
       if (download.sha512 !== leaf.packageHash) {
         throw new PackageMismatchError(`${url} has SHA-512 ${download.sha512}, but its catalog leaf ${item.url} says ${leaf.packageHash}; not ingested`, {
           url,
@@ -636,6 +645,30 @@ export function createMirror(options: MirrorOptions): Mirror {
 export function followMirror(options: MirrorOptions & { intervalMs: number; signal: AbortSignal }): Promise<void> {
   const { intervalMs, signal, ...mirrorOptions } = options;
   return createMirror(mirrorOptions).follow({ intervalMs, signal });
+}
+
+/** Media types of documents, never of a package: `text/*`, HTML, XHTML, XML, JSON (`+json`/`+xml` too). */
+const DOCUMENT_TYPE = /^(text\/|[^;]*[/+](html|xhtml|xml|json)\s*(;|$))/i;
+/** A `.nupkg` is a zip whose first entry's local header starts the file. */
+const ZIP_LOCAL_HEADER = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+
+/**
+ * Refuses a download that cannot be a `.nupkg`: one served as a document (HTML, JSON, text) or whose
+ * bytes do not start with a zip local file header (reliability.md #44: never store a web page as a
+ * package).
+ * @throws NotAPackageError (code `not_a_package`).
+ */
+function assertPackageBytes(url: string, download: Download): void {
+  const contentType = download.contentType?.trim();
+  const documentType = contentType !== undefined && DOCUMENT_TYPE.test(contentType);
+  const zip = download.leading.subarray(0, 4).equals(ZIP_LOCAL_HEADER);
+  if (!documentType && zip) return;
+  const leading = download.leading.toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+  const what = documentType ? `a ${contentType} document` : 'bytes that are not a zip';
+  throw new NotAPackageError(
+    `${url} answered ${what} (${download.size} bytes starting "${leading}"), not a .nupkg; not ingested`,
+    { url, contentType: contentType ?? null, leading, size: download.size },
+  );
 }
 
 function groupCommits(items: SourceCatalogItem[]): SourceCommit[] {

@@ -36,8 +36,11 @@ export interface RecordedFeed {
   readonly serviceIndexUrl: string;
   /** Makes the first `count` commits visible (index, pages, leaves). */
   publish(count: number): void;
-  /** Serves these bytes instead of the real package for `lowerId/version` (a corrupt mirror of the source). */
-  corrupt(lowerId: string, version: string, bytes: Buffer | undefined): void;
+  /**
+   * Serves these bytes instead of the real package for `lowerId/version` (a corrupt mirror of the source),
+   * with this Content-Type (default `application/octet-stream`); undefined serves the real package again.
+   */
+  corrupt(lowerId: string, version: string, bytes: Buffer | undefined, contentType?: string): void;
   /** Serves `/v3/cursors.json` (as a nucat source does) with this body; undefined: 404, as the official gallery. */
   setCursors(cursors: Record<string, string> | undefined): void;
   /** Request paths served so far. */
@@ -104,6 +107,8 @@ export async function startRecordedFeed(commits: readonly RecordedCommit[]): Pro
     return b;
   };
   const corrupted = new Map<string, Buffer>();
+  /** Content-Type of a replacement body (by identity), when not application/octet-stream. */
+  const replacementTypes = new WeakMap<Buffer, string>();
   const requests: string[] = [];
   const commitIds = commits.map(() => randomUUID());
   let visible = 0;
@@ -118,7 +123,8 @@ export async function startRecordedFeed(commits: readonly RecordedCommit[]): Pro
       return;
     }
     if (Buffer.isBuffer(document)) {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': document.length }).end(document);
+      const contentType = replacementTypes.get(document) ?? 'application/octet-stream';
+      res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': document.length }).end(document);
       return;
     }
     const body = Buffer.from(JSON.stringify(document));
@@ -349,9 +355,14 @@ export async function startRecordedFeed(commits: readonly RecordedCommit[]): Pro
     setCursors(value) {
       cursors = value;
     },
-    corrupt(lowerId, version, replacement) {
-      if (replacement) corrupted.set(`${lowerId}/${version}`, replacement);
-      else corrupted.delete(`${lowerId}/${version}`);
+    corrupt(lowerId, version, replacement, contentType) {
+      if (replacement) {
+        const body = Buffer.from(replacement); // a copy of its own, so its Content-Type is its own
+        if (contentType) replacementTypes.set(body, contentType);
+        corrupted.set(`${lowerId}/${version}`, body);
+      } else {
+        corrupted.delete(`${lowerId}/${version}`);
+      }
     },
     requests,
     bytesOf,

@@ -117,7 +117,7 @@ describe('search with the real dotnet client', () => {
     expect(versions.data).toEqual(['1.0.0', '2.0.0']);
   });
 
-  it('answers hostile queries with a result or a 400, never a 5xx', async () => {
+  it('#30 search abuse: answers hostile queries with a result or a 400, never a 5xx', async () => {
     const s = stack();
     const hostile = ['a & | ! :* ( )', '"unterminated', "o'brien", 'id:', `${'x'.repeat(10_000)}`, 'tags:"a b" OR 1=1 --', '\\', '%00', 'é😀'];
     for (const q of hostile) {

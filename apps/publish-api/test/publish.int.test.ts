@@ -17,7 +17,7 @@ import { createApiKey, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
 import { findFeedId } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, REFUSING_PORT, type TestDatabase } from '@nucat/testing';
+import { buildNupkg, createTestDatabase, REFUSING_PORT, waitFor, type TestDatabase } from '@nucat/testing';
 import { createPublishApp, PayloadTooLargeError, receiveUpload } from '../src/index.js';
 
 const MAX_PACKAGE_BYTES = 64 * 1024;
@@ -235,6 +235,15 @@ async function tempFiles(): Promise<string[]> {
   return readdir(tempDir).catch(() => []);
 }
 
+/**
+ * The upload folder is empty, or becomes so within a few seconds: a refused upload's temp file is
+ * removed as the request ends, which on a busy machine can be a moment after the reply was read.
+ */
+async function expectNoTempFiles(): Promise<void> {
+  await waitFor(async () => (await tempFiles()).length === 0, { what: 'the upload folder to be empty', timeoutMs: 5_000, intervalMs: 20 }).catch(() => undefined);
+  expect(await tempFiles()).toEqual([]);
+}
+
 beforeAll(async () => {
   database = await createTestDatabase();
   db = createDb({ url: database.url, poolSize: 20 });
@@ -273,7 +282,7 @@ describe('push', () => {
     expect(item?.commit_id).toBe(reply.headers['x-nucat-commit-id']);
     expect(item?.commit_timestamp.toISOString().slice(0, 23)).toBe(String(reply.headers['x-nucat-commit-timestamp']).slice(0, 23));
     expect(await catalogRows('contoso.secondpart')).toEqual([]);
-    expect(await tempFiles()).toEqual([]);
+    await expectNoTempFiles();
   });
 
   it('#20 accepts a raw application/octet-stream body', async () => {
@@ -341,7 +350,7 @@ describe('duplicates', () => {
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(49);
     expect(await catalogRows('contoso.race', '3.1.4')).toHaveLength(1);
-    expect(await tempFiles()).toEqual([]);
+    await expectNoTempFiles();
   });
 });
 
@@ -508,7 +517,7 @@ describe('size limit', () => {
       expect(json(reply).error.code).toBe('payload_too_large');
       expect(json(reply).error.message).toContain(String(MAX_PACKAGE_BYTES));
       expect(await closedAfter).toBeLessThan(1_000);
-      expect(await tempFiles()).toEqual([]);
+      await expectNoTempFiles();
     },
   );
 
@@ -530,7 +539,7 @@ describe('size limit', () => {
       expect(json(reply).error.code).toBe('payload_too_large');
       expect(sent).toBeLessThan(16 * 1024 * 1024);
       expect(await closedAfter).toBeLessThan(1_000);
-      expect(await tempFiles()).toEqual([]);
+      await expectNoTempFiles();
     },
   );
 
@@ -559,7 +568,7 @@ describe('size limit', () => {
     // The server lingers about 2 s; Node.js alone would keep reading until its keep-alive timeout (6 s).
     expect(Date.now() - started).toBeLessThan(4_500);
     expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
-    expect(await tempFiles()).toEqual([]);
+    await expectNoTempFiles();
   });
 });
 
@@ -587,7 +596,7 @@ describe('receiveUpload', () => {
       expect(outcome.error).toBeInstanceOf(PayloadTooLargeError);
       expect(outcome.requestAborted).toBe(false);
       expect(reply.status).toBe(413);
-      expect(await tempFiles()).toEqual([]);
+      await expectNoTempFiles();
     } finally {
       await close(plain);
     }
@@ -626,7 +635,7 @@ describe('invalid uploads', () => {
     expect(reply.status, reply.body.toString()).toBe(400);
     expect(json(reply).error.code).toBe('invalid_package');
     expect(json(reply).error.message).toMatch(mentions);
-    expect(await tempFiles()).toEqual([]);
+    await expectNoTempFiles();
   });
 
   it('leaves no catalog item for refused packages', async () => {
@@ -756,6 +765,6 @@ describe('when the database is down', () => {
       expect(json(reply).error.code).toBe('unavailable');
       expect(reply.body.toString()).not.toContain('ECONNREFUSED');
     }
-    expect(await tempFiles()).toEqual([]);
+    await expectNoTempFiles();
   });
 });

@@ -205,7 +205,7 @@ describe('postgres search backend (PostgreSQL specifics)', () => {
     }
   });
 
-  it('treats tsquery, LIKE and quoting syntax in a raw query as literal text', async () => {
+  it('#30 search abuse: treats tsquery, LIKE and quoting syntax in a raw query as literal text', async () => {
     const backend = createPostgresSearchBackend({ db });
     await backend.replacePackage(FEED, 'a_b', [doc('A_B', { title: "it's 100% (fast)" })]);
     await backend.replacePackage(FEED, 'axb', [doc('AxB')]);

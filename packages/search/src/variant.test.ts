@@ -24,7 +24,7 @@ describe('parseSearchParameters', () => {
   });
 
   describe('skip', () => {
-    it('clamps to [0, 3000]', () => {
+    it('#30 search abuse: clamps skip to [0, 3000]', () => {
       expect(parseSearchParameters({ skip: '3000' }).skip).toBe(3000);
       expect(parseSearchParameters({ skip: '3001' }).skip).toBe(3000);
       expect(parseSearchParameters({ skip: '99999999999999999999999' }).skip).toBe(3000);
@@ -63,7 +63,7 @@ describe('parseSearchParameters', () => {
       expect(parseSearchParameters({ take: ' 7 ' }).take).toBe(7);
     });
 
-    it('falls back to 20 below 0 or above 1000 instead of clamping', () => {
+    it('#30 search abuse: take falls back to 20 below 0 or above 1000 instead of clamping', () => {
       expect(parseSearchParameters({ take: '1001' }).take).toBe(20);
       expect(parseSearchParameters({ take: '-1' }).take).toBe(20);
       expect(parseSearchParameters({ take: '99999999999999999999999' }).take).toBe(20);
@@ -119,7 +119,7 @@ describe('parseSearchParameters', () => {
       expect(parseSearchParameters({ q: '  a\u0000b  ' }).q).toBe('a b');
     });
 
-    it(`is cut to ${MAX_QUERY_LENGTH} characters`, () => {
+    it(`#30 search abuse: q is cut to ${MAX_QUERY_LENGTH} characters`, () => {
       expect(parseSearchParameters({ q: 'x'.repeat(10_000) }).q).toHaveLength(MAX_QUERY_LENGTH);
     });
   });

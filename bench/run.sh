@@ -27,10 +27,10 @@ run() {
   echo "$name $((SECONDS - t0))" >>"$results/durations.txt"
 }
 if [ -n "$quick" ]; then
-  run publish-latency --quick
+  run publish-latency --quick --pushes 25
   run push-throughput --quick
   run replay --quick
-  run read-path --quick
+  run read-path --quick --connections 16,256
   run restore --quick
   run upload-memory --sizes 1,200
   run search-latency --quick

@@ -27,13 +27,13 @@ run() {
   echo "$name $((SECONDS - t0))" >>"$results/durations.txt"
 }
 if [ -n "$quick" ]; then
-  run publish-latency --quick --pushes 25
+  run publish-latency --quick --pushes 20
   run push-throughput --quick
   run replay --quick
   run read-path --quick --connections 16,256
   run restore --quick
   run upload-memory --sizes 1,200
-  run search-latency --quick
+  run search-latency --quick --ids 2000 --pushes 20
 else
   run publish-latency
   run push-throughput

@@ -118,12 +118,17 @@ export async function ingestPackage(deps: FeedDeps, input: IngestInput): Promise
   // The puts run side by side; all of them have resolved (each durable) before the claim is sent.
   const keys = packageContentKeys(sha512);
   const nupkgBody = 'file' in input ? { file: input.file } : await input.source.read(0, input.source.size);
-  const stored = Promise.all([
+  // Settle all before failing: a put still running after another failed (a full disk) would leave
+  // its temporary file behind the refusal the client already has.
+  const stored = Promise.allSettled([
     deps.store.put(keys.nupkg, nupkgBody, { onlyIfAbsent: true }),
     deps.store.put(keys.nuspec, contents.nuspecBytes, { onlyIfAbsent: true }),
     contents.icon ? deps.store.put(keys.icon, contents.icon.bytes, { onlyIfAbsent: true }) : undefined,
     contents.readme ? deps.store.put(keys.readme, contents.readme.bytes, { onlyIfAbsent: true }) : undefined,
-  ]);
+  ]).then((results) => {
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
 
   const listed = input.listed ?? true;
   const semver2 = isSemVer2Package({

@@ -5,17 +5,16 @@
  * the files. The kill -9 version: test/faults/publish-crash.test.ts.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageContentKeys } from '@nucat/catalog';
-import { createDb, migrateToLatest, type Db } from '@nucat/db';
+import type { Db } from '@nucat/db';
 import { createBufferZipSource } from '@nucat/nuget';
-import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, waitFor, type TestDatabase } from '@nucat/testing';
+import type { BlobStore } from '@nucat/storage';
+import { buildNupkg, waitFor, type TestDatabase } from '@nucat/testing';
 import {
   collectOrphanBlobs,
   deletePackage,
@@ -24,6 +23,7 @@ import {
   leaseExistingContent,
   type FeedDeps,
 } from '../src/index.js';
+import { openFeedFixture, type FeedFixture } from './support.js';
 
 const HOUR = 3_600_000;
 
@@ -34,22 +34,16 @@ let root: string;
 let dir: string;
 let deps: FeedDeps;
 
+let fixture: FeedFixture | undefined;
+
 beforeAll(async () => {
-  database = await createTestDatabase();
-  db = createDb({ url: database.url, poolSize: 6 });
-  await migrateToLatest(db);
-  const feedId = (await db.selectFrom('feeds').select('id').where('name', '=', 'main').executeTakeFirstOrThrow()).id;
-  dir = await mkdtemp(join(tmpdir(), 'nucat-gc-test-'));
+  fixture = await openFeedFixture('gc', 6);
+  ({ database, db, store, dir, deps } = fixture);
   root = join(dir, 'blobs');
-  store = createFilesystemBlobStore({ root });
-  deps = { db, store, feedId };
 });
 
 afterAll(async () => {
-  await db?.destroy();
-  await database?.drop();
-  await store?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 const sha512 = (bytes: Buffer): string => createHash('sha512').update(bytes).digest('base64');

@@ -4,17 +4,17 @@
  * unlist/relist, and hard delete (PackageDelete leaf, never reusable, projected away).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeedUrls, findLatestItem, NotFoundError, readLatestItems, type PackageDeleteData, type PackageDetailsData } from '@nucat/catalog';
-import { createDb, migrateToLatest, type Db } from '@nucat/db';
+import { createDb, type Db } from '@nucat/db';
 import { createBufferZipSource, InvalidPackageError } from '@nucat/nuget';
 import { createFlatContainerProjector, createRegistrationProjector } from '@nucat/projections';
-import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, type TestDatabase } from '@nucat/testing';
+import type { BlobStore } from '@nucat/storage';
+import { buildNupkg, type TestDatabase } from '@nucat/testing';
 import { deletePackage, ingestPackage, PackageMismatchError, setListed, type FeedDeps } from '../src/index.js';
+import { openFeedFixture, type FeedFixture } from './support.js';
 
 let database: TestDatabase;
 let db: Db;
@@ -22,21 +22,15 @@ let store: BlobStore;
 let dir: string;
 let deps: FeedDeps;
 
+let fixture: FeedFixture | undefined;
+
 beforeAll(async () => {
-  database = await createTestDatabase();
-  db = createDb({ url: database.url, poolSize: 4 });
-  await migrateToLatest(db);
-  const feedId = (await db.selectFrom('feeds').select('id').where('name', '=', 'main').executeTakeFirstOrThrow()).id;
-  dir = await mkdtemp(join(tmpdir(), 'nucat-feed-test-'));
-  store = createFilesystemBlobStore({ root: join(dir, 'blobs') });
-  deps = { db, store, feedId };
+  fixture = await openFeedFixture('feed', 4);
+  ({ database, db, store, dir, deps } = fixture);
 });
 
 afterAll(async () => {
-  await db?.destroy();
-  await database?.drop();
-  await store?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 const sha512 = (bytes: Buffer): string => createHash('sha512').update(bytes).digest('base64');

@@ -4,39 +4,28 @@
  * version, `exists` for every duplicate in any spelling, strictly increasing commit timestamps, and a
  * request the database refuses fails alone.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCatalogTimestamp, prepareCatalogCommit, type PackageClaim, type PackageDeleteData } from '@nucat/catalog';
-import { createDb, migrateToLatest, type Db } from '@nucat/db';
+import { createDb, type Db } from '@nucat/db';
 import { createBufferZipSource } from '@nucat/nuget';
-import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, type TestDatabase } from '@nucat/testing';
+import { buildNupkg, type TestDatabase } from '@nucat/testing';
 import { ClaimBatcher } from '../src/claim-batcher.js';
 import { ingestPackage, type FeedDeps, type IngestResult } from '../src/index.js';
+import { openFeedFixture, type FeedFixture } from './support.js';
 
 let database: TestDatabase;
 let db: Db;
-let store: BlobStore;
-let dir: string;
 let deps: FeedDeps;
 
+let fixture: FeedFixture | undefined;
+
 beforeAll(async () => {
-  database = await createTestDatabase();
-  db = createDb({ url: database.url, poolSize: 8 });
-  await migrateToLatest(db);
-  const feedId = (await db.selectFrom('feeds').select('id').where('name', '=', 'main').executeTakeFirstOrThrow()).id;
-  dir = await mkdtemp(join(tmpdir(), 'nucat-group-commit-test-'));
-  store = createFilesystemBlobStore({ root: join(dir, 'blobs') });
-  deps = { db, store, feedId };
+  fixture = await openFeedFixture('group-commit', 8);
+  ({ database, db, deps } = fixture);
 });
 
 afterAll(async () => {
-  await db?.destroy();
-  await database?.drop();
-  await store?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 async function leavesOf(lowerId: string) {

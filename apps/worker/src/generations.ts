@@ -137,6 +137,9 @@ export interface GenerationManagerOptions {
  * Every step is idempotent and the state is in PostgreSQL, so any worker copy may run any step,
  * and a crash anywhere is resumed by the next tick.
  */
+/** A rebuild step slower than this is logged as a warning. */
+const SLOW_TICK_MS = 10_000;
+
 export function createGenerationManager(options: GenerationManagerOptions) {
   const { db, store, feedId, projection, connection, redisPrefix, pointer, log } = options;
   const retireAfterMs = options.retireAfterMs ?? 60_000;
@@ -295,9 +298,12 @@ export function createGenerationManager(options: GenerationManagerOptions) {
         }, Math.max(wait, 10));
         return;
       }
-      lastTickAt = Date.now();
+      const started = (lastTickAt = Date.now());
       ticking = tickOnce().finally(() => {
         ticking = undefined;
+        // A step that takes this long holds up every later one on this copy: say so, with how long.
+        const tookMs = Date.now() - started;
+        if (tookMs > SLOW_TICK_MS) log.warn({ tookMs }, 'rebuild step was slow');
       });
       return ticking;
     },

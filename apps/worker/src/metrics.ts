@@ -3,6 +3,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { readProjectionLag, type CatalogLag, type ProjectionLag } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
+import { listMirrorStates, type MirrorState } from '@nucat/mirror';
 import { projectionQueueName, type ProjectionName } from '@nucat/queue';
 
 /** Options of {@link createWorkerMetrics}. */
@@ -32,6 +33,10 @@ export const WORKER_METRICS = {
   pendingSeconds: 'nucat_projection_pending_seconds',
   queueJobs: 'nucat_queue_jobs',
   projectedIds: 'nucat_projected_ids_total',
+  mirrorLagSeconds: 'nucat_mirror_lag_seconds',
+  mirrorStateAgeSeconds: 'nucat_mirror_state_age_seconds',
+  mirrorItemsApplied: 'nucat_mirror_items_applied',
+  mirrorConflicts: 'nucat_mirror_conflicts',
 } as const;
 
 /** What {@link createWorkerMetrics} returns. */
@@ -58,6 +63,11 @@ export interface WorkerMetrics {
  * - `nucat_queue_jobs{projection,state}`: BullMQ job counts (waiting, active, delayed, failed,
  *   waiting-children) of the projection's queue, shared by every worker copy.
  * - `nucat_projected_ids_total{projection}`: ids projected by this process.
+ * - Per mirror of this feed (`nucat mirror`, or a worker with `NUCAT_MIRROR_SOURCE`), from its stored
+ *   state, whoever runs it: `nucat_mirror_lag_seconds{source}` (the source's newest commit when last
+ *   read − the mirror's cursor), `nucat_mirror_state_age_seconds{source}` (since the mirror last
+ *   recorded anything: grows when its follower has stopped), `nucat_mirror_items_applied{source}`
+ *   (catalog items that changed this feed, over all runs) and `nucat_mirror_conflicts{source}`.
  *
  * When PostgreSQL or Redis does not answer within `timeoutMs`, that scrape leaves the gauges it
  * could not read empty (rather than repeating stale values) and logs a warning.
@@ -117,19 +127,28 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
     }
   });
 
-  /** A per-projection gauge filled from the lag snapshot. */
-  const lagGauge = (name: string, help: string, pick: (p: ProjectionLag) => number) =>
+  /** A gauge with one series per row of a snapshot (`label` names the row); a row without a value is left out. */
+  const snapshotGauge = <Row, L extends string>(
+    label: L,
+    snapshot: () => Promise<readonly Row[] | undefined>,
+    labelOf: (row: Row) => string,
+  ) => (name: string, help: string, pick: (row: Row, now: number) => number | undefined) =>
     new Gauge({
       name,
       help,
-      labelNames: ['projection'] as const,
+      labelNames: [label] as const,
       registers: [registry],
       async collect() {
-        const lag = await lagSnapshot();
+        const rows = await snapshot();
         this.reset();
-        for (const p of lag?.projections ?? []) this.set({ projection: p.projection }, pick(p));
+        const now = Date.now();
+        for (const row of rows ?? []) {
+          const value = pick(row, now);
+          if (value !== undefined) this.set({ [label]: labelOf(row) } as Record<L, string>, value);
+        }
       },
     });
+  const lagGauge = snapshotGauge('projection', async () => (await lagSnapshot())?.projections, (p: ProjectionLag) => p.projection);
   lagGauge(WORKER_METRICS.cursorLagSeconds, 'Catalog head minus the projection cursor, in seconds of catalog time (0 when caught up).', (p) => p.lagSeconds);
   lagGauge(WORKER_METRICS.lagCommits, 'Catalog commits after the projection cursor.', (p) => p.lagCommits);
   lagGauge(WORKER_METRICS.pendingSeconds, 'Seconds the oldest catalog commit not yet projected has waited (0 when caught up).', (p) => p.pendingSeconds);
@@ -146,6 +165,21 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
       }
     },
   });
+  const mirrorSnapshot = shared(async () => {
+    try {
+      return await withTimeout(listMirrorStates(db, feedId), timeoutMs, 'the database');
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : err }, 'mirror state not read for metrics');
+      return undefined;
+    }
+  });
+  const mirrorGauge = snapshotGauge('source', mirrorSnapshot, (m: MirrorState) => m.source);
+  mirrorGauge(WORKER_METRICS.mirrorLagSeconds, "The source catalog's newest commit (when last read) minus the mirror's cursor, in seconds.", (m) => m.lagSeconds);
+  mirrorGauge(WORKER_METRICS.mirrorStateAgeSeconds, 'Seconds since the mirror last recorded progress or a look at its source (grows when it has stopped).', (m, now) =>
+    Math.max(0, (now - m.updatedAt.getTime()) / 1000),
+  );
+  mirrorGauge(WORKER_METRICS.mirrorItemsApplied, 'Catalog items of the source that changed this feed, over all runs.', (m) => m.itemsApplied);
+  mirrorGauge(WORKER_METRICS.mirrorConflicts, 'Versions the mirror left alone because they differ here (see nucat status).', (m) => m.conflicts.length);
   const projected = new Counter({
     name: WORKER_METRICS.projectedIds,
     help: 'Package ids projected by this worker process.',

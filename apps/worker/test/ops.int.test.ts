@@ -168,6 +168,49 @@ describe('worker ops server', () => {
     expect(sample(after.text, 'nucat_projection_lag_commits', { projection: 'flatcontainer' })).toBe(0);
   });
 
+  it('exports each mirror\'s lag, progress, conflicts and the age of its state, from mirror_cursors', async () => {
+    const following = 'http://primary.test:5000/v3/index.json';
+    const fresh = 'http://other.test/v3/index.json';
+    const head = new Date(Date.now() - 60_000);
+    await db
+      .insertInto('mirror_cursors')
+      .values([
+        {
+          feed_id: feedId,
+          source: following,
+          cursor: new Date(head.getTime() - 90_000),
+          cursor_exact: new Date(head.getTime() - 90_000).toISOString(),
+          source_head: head,
+          items_applied: 42,
+          conflicts: JSON.stringify([{ id: 'A', version: '1.0.0', reason: 'different-bytes' }]),
+          updated_at: new Date(Date.now() - 120_000),
+        },
+        // Created, never got to read its source: no lag yet, but its age and (zero) progress show.
+        { feed_id: feedId, source: fresh },
+      ])
+      .execute();
+    try {
+      const { url } = await startOps();
+      const { text } = await get(`${url}/metrics`);
+      expect(sample(text, 'nucat_mirror_lag_seconds', { source: following, app: 'worker' })).toBe(90);
+      expect(sample(text, 'nucat_mirror_items_applied', { source: following })).toBe(42);
+      expect(sample(text, 'nucat_mirror_conflicts', { source: following })).toBe(1);
+      const age = sample(text, 'nucat_mirror_state_age_seconds', { source: following })!;
+      expect(age).toBeGreaterThanOrEqual(119);
+      expect(age).toBeLessThan(180);
+      expect(sample(text, 'nucat_mirror_lag_seconds', { source: fresh })).toBeUndefined();
+      expect(sample(text, 'nucat_mirror_items_applied', { source: fresh })).toBe(0);
+      expect(sample(text, 'nucat_mirror_state_age_seconds', { source: fresh })).toBeLessThan(60);
+
+      // The mirror catches up: the next scrape says so.
+      await db.updateTable('mirror_cursors').set({ cursor: head, cursor_exact: head.toISOString(), updated_at: new Date() }).where('source', '=', following).execute();
+      const after = await get(`${url}/metrics`);
+      expect(sample(after.text, 'nucat_mirror_lag_seconds', { source: following })).toBe(0);
+    } finally {
+      await db.deleteFrom('mirror_cursors').where('feed_id', '=', feedId).execute();
+    }
+  });
+
   it('answers /ready 503 naming projections when the oldest unprojected commit waited past the limit', async () => {
     const before = await getCursor(db, feedId, 'flatcontainer');
     const stamp = await commit('lag.stuck');

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildNupkg, waitFor } from '@nucat/testing';
@@ -42,6 +42,21 @@ describe('dotnet nuget push', () => {
 
     expect(result.code, output(result)).not.toBe(0);
     expect(output(result)).toMatch(/409|Conflict/);
+  });
+
+  // The client sends the bytes as they are: the server must see through other spellings of the identity.
+  it.each([
+    { id: 'NUCAT.E2E.WIDGETS', version: '1.0', why: 'other id casing, two-part version' },
+    { id: 'nucat.e2e.widgets', version: '1.0.0+build.9', why: 'lowercase id, build metadata' },
+  ])('fails a push of $id $version ($why) with 409 Conflict, and --skip-duplicate passes it', async ({ id, version }) => {
+    const file = join(work, `${id}.${version}.nupkg`);
+    await writeFile(file, buildNupkg({ id, version }));
+
+    const refused = await dotnetPush(file, stack(), [], { allowFailure: true });
+    expect(refused.code, output(refused)).not.toBe(0);
+    expect(output(refused)).toMatch(/409|Conflict/);
+    const skipped = await dotnetPush(file, stack(), ['--skip-duplicate'], { allowFailure: true });
+    expect(skipped.code, output(skipped)).toBe(0);
   });
 
   it('succeeds on the duplicate with --skip-duplicate', async () => {

@@ -74,6 +74,8 @@ const mirroring = mirrorSource
       source: mirrorSource,
       ...(config.mirror.idGlobs.length > 0 ? { idGlobs: config.mirror.idGlobs } : {}),
       tempDir: config.publish.tempDir,
+      // Less than the CLI's default: the worker's database pool also serves its projections.
+      concurrency: 8,
       ...(config.mirror.allowLinkLocal ? { http: { allowLinkLocal: true } } : {}),
       intervalMs: config.mirror.intervalMs,
       signal: shuttingDown.signal,

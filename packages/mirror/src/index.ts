@@ -1,5 +1,6 @@
 export {
   createMirror,
+  DEFAULT_MIRROR_CONCURRENCY,
   followMirror,
   type Mirror,
   type MirrorOptions,

@@ -298,18 +298,41 @@ describe('id globs', () => {
 describe('a source that publishes its flat container cursor (nucat)', () => {
   const { world, mirror, cursor } = useMirrorWorld();
 
-  it('goes no further than the commit the flat container of the source has projected', async () => {
+  it('goes no further than the commit the flat container of the source has projected, and says the run stopped early', async () => {
     world.feed.publish(COMMITS.length);
     world.feed.setCursors({ flatcontainer: COMMITS[3]!.commitTimeStamp, registration: COMMITS[9]!.commitTimeStamp });
-    const result = await mirror().runOnce();
+    const result = await mirror({ waitForPackageMs: 300 }).runOnce();
 
-    expect(result).toMatchObject({ outcome: 'caught-up', itemsProcessed: 5, head: COMMITS[9]!.commitTimeStamp });
+    expect(result).toMatchObject({ outcome: 'partial', itemsProcessed: 5, head: COMMITS[9]!.commitTimeStamp });
     expect(result.lagSeconds).toBeGreaterThan(0);
     expect(await cursor()).toBe(COMMITS[3]!.commitTimeStamp);
+    // Nothing more to take while the source's flat container stays where it is.
+    expect(await mirror({ waitForPackageMs: 300 }).runOnce()).toMatchObject({ outcome: 'caught-up', itemsProcessed: 0 });
 
     world.feed.setCursors({ flatcontainer: COMMITS[9]!.commitTimeStamp });
     expect(await mirror().runOnce()).toMatchObject({ outcome: 'caught-up', lagSeconds: 0 });
     expect(await cursor()).toBe(COMMITS[9]!.commitTimeStamp);
+  });
+});
+
+describe('a source whose flat container moves on during a run (nucat)', () => {
+  const { world, mirror, cursor } = useMirrorWorld();
+
+  it('waits for it, and reaches the head it read at the start in one run', async () => {
+    world.feed.publish(COMMITS.length);
+    world.feed.setCursors({ flatcontainer: COMMITS[3]!.commitTimeStamp });
+    // The source projects on while the run goes: in two steps, the second past its catalog head.
+    const moves = [
+      setTimeout(() => world.feed.setCursors({ flatcontainer: COMMITS[6]!.commitTimeStamp }), 150),
+      setTimeout(() => world.feed.setCursors({ flatcontainer: '2099-01-01T00:00:00.0000000Z' }), 400),
+    ];
+    try {
+      const result = await mirror({ waitForPackageMs: 5_000 }).runOnce();
+      expect(result).toMatchObject({ outcome: 'caught-up', itemsProcessed: COMMITS.flatMap((c) => c.items).length, lagSeconds: 0, errors: [] });
+      expect(await cursor()).toBe(COMMITS[9]!.commitTimeStamp);
+    } finally {
+      moves.forEach(clearTimeout);
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { findFeedId } from '@nucat/catalog';
 import { loadConfig, type Logger } from '@nucat/config';
 import { createDb, type Db } from '@nucat/db';
-import { createMirror, splitIdGlobs, type MirrorProgress, type MirrorRunResult } from '@nucat/mirror';
+import { DEFAULT_MIRROR_CONCURRENCY, createMirror, splitIdGlobs, type MirrorProgress, type MirrorRunResult } from '@nucat/mirror';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
 
 /** Usage lines of the mirror command, for the CLI's help. */
@@ -11,7 +11,9 @@ export const MIRROR_USAGE = `  mirror --source <service index> [--ids 'A.*,B'] [
                                         this feed: downloads each package from the source's flat container,
                                         checks its catalog hash, publishes it here with the same listed
                                         state; unlists, relists and deletes too. Resumes from a cursor per
-                                        source. Exits 0 when caught up, 1 when an item failed; --follow
+                                        source. --concurrency: ids at once (default 16). Exits 0 when caught
+                                        up (or stopped early with --max-items, or while the source's flat
+                                        container is behind its catalog), 1 when an item failed; --follow
                                         keeps polling every --interval-ms (default 10000) until stopped.`;
 
 /** The local feed a command works on: database, blob store, feed id. Close it when done. */
@@ -128,7 +130,7 @@ export async function runMirrorCommand(args: string[]): Promise<number> {
     allowPositionals: false,
   });
   if (!values.source) throw new Error(`mirror needs --source <service index URL>\n\n${MIRROR_USAGE}`);
-  const concurrency = positiveInteger('concurrency', values.concurrency, 4);
+  const concurrency = positiveInteger('concurrency', values.concurrency, DEFAULT_MIRROR_CONCURRENCY);
   const intervalMs = positiveInteger('interval-ms', values['interval-ms'], 10_000);
   const maxItems = values['max-items'] !== undefined ? positiveInteger('max-items', values['max-items'], 1) : undefined;
 

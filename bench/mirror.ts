@@ -11,7 +11,7 @@
  *    from the primary's 201 until the replica's flat container serves the version (mirror + the
  *    replica's projection).
  *
- *   npx tsx bench/mirror.ts [--packages 150] [--kb 100] [--concurrency 8] [--rate 5] [--seconds 20] [--interval 250]
+ *   npx tsx bench/mirror.ts [--packages 150] [--kb 100] [--concurrency 16] [--rate 5] [--seconds 20] [--interval 250]
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -24,12 +24,13 @@ import { APPS_ROOT, REPO_ROOT, startStack, type Stack } from '../test/support/st
 import { readFile } from 'node:fs/promises';
 import { summarize } from './stats.js';
 import { createRandom } from './support/random.js';
+import { recordFigures } from './support/results.js';
 
 const { values } = parseArgs({
   options: {
     packages: { type: 'string', default: '150' },
     kb: { type: 'string', default: '100' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '16' },
     rate: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '20' },
     interval: { type: 'string', default: '250' },
@@ -69,7 +70,9 @@ try {
   const machine = await listMachinePackages();
   const generated = Array.from({ length: packageCount }, (_, n) => benchPackage(n, 'Bench.Mirror'));
   const real = await Promise.all(machine.map((p) => readFile(p.path)));
+  const pushStarted = performance.now();
   await pushAll(primary, [...generated, ...real], 8);
+  const pushRate = (generated.length + real.length) / ((performance.now() - pushStarted) / 1000);
   const totalMb = [...generated, ...real].reduce((n, b) => n + b.length, 0) / 1e6;
   console.log(`primary: ${generated.length} generated (${values.kb} KB payload) + ${real.length} real packages, ${totalMb.toFixed(1)} MB`);
 
@@ -80,6 +83,9 @@ try {
   console.log(`\n$ nucat mirror --source <primary> --concurrency ${concurrency}`);
   console.log(run.stderr.trim().split('\n').filter((l) => /^mirror: (caught up|\d+ items \()/.test(l)).join('\n'));
   console.log(`wall time of the command (process start to exit): ${wallSeconds.toFixed(2)} s`);
+  console.log(`reference: the same packages pushed to the primary by 8 clients: ${pushRate.toFixed(1)} pushes/s`);
+  const rates = /([\d.]+) leaves\/s, ([\d.]+) MB\/s/.exec(run.stderr);
+  if (!rates) throw new Error(`no rates in the mirror's output:\n${run.stderr}`);
 
   // 2. Lag under continuous pushing.
   const rate = Number(values.rate);
@@ -128,6 +134,25 @@ try {
   const line = (x: typeof s) => `n=${x.n} p50 ${x.p50.toFixed(0)} ms, p90 ${x.p90.toFixed(0)} ms, p99 ${x.p99.toFixed(0)} ms, max ${x.max.toFixed(0)} ms`;
   console.log(`primary's own flat container, push 201 → it serves the version: ${line(p)}`);
   console.log(`replica, push 201 → the replica's flat container serves it:    ${line(s)}`);
+  recordFigures([
+    {
+      bench: 'mirror',
+      figure: `nucat mirror, ${generated.length + real.length} packages (${totalMb.toFixed(0)} MB), concurrency ${concurrency}`,
+      value: Number(rates[1]),
+      unit: 'leaves/s',
+      reference: pushRate,
+      referenceName: 'pushes/s of the same packages (8 clients)',
+    },
+    { bench: 'mirror', figure: 'nucat mirror, bytes', value: Number(rates[2]), unit: 'MB/s' },
+    {
+      bench: 'mirror',
+      figure: `replica lag p99 (push 201 → replica serves it), ${rate} pushes/s`,
+      value: s.p99,
+      unit: 'ms',
+      reference: p.p99,
+      referenceName: "the primary's own flat container",
+    },
+  ]);
 } finally {
   await Promise.all([primary.stop(), replica.stop()]);
 }

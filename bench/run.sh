@@ -34,6 +34,7 @@ if [ -n "$quick" ]; then
   run restore --quick
   run upload-memory --sizes 1,200
   run search-latency --quick --ids 2000 --pushes 20
+  # mirror: default run only (the quick run has no room left in its 3 minutes)
 else
   run publish-latency
   run push-throughput
@@ -43,6 +44,7 @@ else
   run restore
   run upload-memory
   run search-latency
+  run mirror
 fi
 npx tsx bench/summary.ts "$NUCAT_BENCH_RESULTS" "$results/durations.txt"
 echo "bench: $((SECONDS - started)) s in all${quick:+ (quick)}"

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildNupkg } from '@nucat/testing';
+import { buildNupkg, waitFor } from '@nucat/testing';
 import { makeScratchDir, runDotnet, writeNugetConfig } from './support/dotnet.js';
 import { getJson, pushRaw, request } from './support/feed.js';
 import { useStack, withStackLogs } from './support/use-stack.js';
@@ -13,7 +13,7 @@ interface DotnetSearchOutput {
 
 interface QueryResponse {
   totalHits: number;
-  data: { id: string; version: string; registration: string; versions: { version: string; downloads: number; '@id': string }[]; totalDownloads: number; title: string; tags: string[]; authors: string[] }[];
+  data: { id: string; version: string; registration: string; versions: { version: string; downloads: number; '@id': string }[]; totalDownloads: number; title: string; tags: string[]; authors: string[]; owners: string[] }[];
 }
 
 const PACKAGES = [
@@ -80,6 +80,31 @@ describe('search with the real dotnet client', () => {
     const semver2 = await getJson<QueryResponse>(`${s.publicUrl}/v3/query?q=Fabrikam.SemVer2&prerelease=true&semVerLevel=2.0.0`);
     expect(semver2.data[0]?.id).toBe('Fabrikam.SemVer2');
     expect(semver2.data[0]?.registration).toContain('/registration5-gz-semver2/');
+  });
+
+  it('finds ids by owner: and shows their owners; owners changed with `nucat owners` reach search', async () => {
+    const s = stack();
+    const byOwner = async (owner: string) => (await getJson<QueryResponse>(`${s.publicUrl}/v3/query?q=owner:${owner}&take=100&prerelease=true&semVerLevel=2.0.0`)).data;
+    // The stack's key belongs to the default owner, and so does every id it pushed.
+    const mine = await byOwner('default');
+    expect(mine.map((d) => d.id)).toEqual(expect.arrayContaining(['Contoso.Widgets', 'Fabrikam.Gadgets', 'Fabrikam.SemVer2']));
+    expect(mine.find((d) => d.id === 'Contoso.Widgets')?.owners).toEqual(['default']);
+    expect(await byOwner('contoso')).toEqual([]);
+    expect((await dotnetSearch(['owner:default'])).map((p) => p.id)).toContain('Contoso.Widgets');
+
+    const added = await s.cli(['owners', 'add', 'Contoso.Widgets', 'contoso']);
+    expect(added.code, added.stderr).toBe(0);
+    // No catalog commit: the worker's owner sync (every 10 s) brings it to search.
+    const found = await waitFor(async () => {
+      const data = await byOwner('CONTOSO');
+      return data.length > 0 ? data : undefined;
+    }, { what: 'owner:contoso to find Contoso.Widgets', timeoutMs: 60_000 });
+    expect(found.map((d) => [d.id, d.owners])).toEqual([['Contoso.Widgets', ['contoso', 'default']]]);
+    expect((await dotnetSearch(['owner:contoso widgets'])).map((p) => p.id)).toEqual(['Contoso.Widgets']);
+
+    const removed = await s.cli(['owners', 'remove', 'Contoso.Widgets', 'contoso']);
+    expect(removed.code, removed.stderr).toBe(0);
+    await waitFor(async () => (await byOwner('contoso')).length === 0, { what: 'owner:contoso to find nothing again', timeoutMs: 60_000 });
   });
 
   it('answers in the SearchQueryService shape with consistent totalHits and paging', async () => {

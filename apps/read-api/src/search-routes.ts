@@ -29,6 +29,7 @@ function renderHit(hit: SearchHit, registrationBase: string) {
     projectUrl: d.projectUrl,
     tags: d.tags,
     authors: d.authors,
+    owners: d.owners,
     totalDownloads: hit.totalDownloads,
     verified: false,
     packageTypes: d.packageTypes.map((name) => ({ name })),

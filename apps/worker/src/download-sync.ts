@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
+import { listOwnerChanges, readOwnerNames } from '@nucat/auth';
 import type { DownloadTotals, SearchBackend } from '@nucat/search';
 
 /** Options of {@link createDownloadSync}. */
@@ -16,17 +17,45 @@ export interface DownloadSyncOptions {
 /** Rows written up to this long before the last sync are read again: a flush that committed late is not missed. */
 const OVERLAP_MS = 60_000;
 
+/** Ids per owners read and `setOwners` call. */
+const OWNERS_CHUNK = 500;
+
 /**
- * Copies download counts from PostgreSQL (`package_downloads`, written in batches by the read
- * nodes) into the search backend. Counts are absolute, so copying an id twice is harmless; the
- * first run after start copies everything.
+ * Copies what search shows but the catalog does not hold into the search backend, on a timer:
+ *
+ * - download counts from `package_downloads` (written in batches by the read nodes);
+ * - owners of the ids whose owners changed (`package_ids.owners_changed_at`: a claim, `nucat owners
+ *   add|remove`). The search projection writes the owners it reads with each id's documents; this
+ *   brings them up to date when they change without a catalog commit.
+ *
+ * Both are absolute, so copying an id twice is harmless; the first run after start copies
+ * everything, and each run reads again what changed shortly before the last one (a write that
+ * committed late, or a projection that wrote owners read just before they changed, is not missed).
  */
 export function createDownloadSync(options: DownloadSyncOptions) {
   const { db, feedId, backend, log } = options;
   let since = new Date(0);
+  /** The newest `owners_changed_at` seen (database clock). */
+  let ownersSince = new Date(0);
   let running: Promise<void> | undefined;
 
+  async function syncOwners(): Promise<number> {
+    const changes = await listOwnerChanges(db, feedId, new Date(ownersSince.getTime() - OVERLAP_MS));
+    const ids = [...new Set(changes.map((c) => c.lowerId))];
+    for (let i = 0; i < ids.length; i += OWNERS_CHUNK) {
+      const owners = await readOwnerNames(db, feedId, ids.slice(i, i + OWNERS_CHUNK));
+      await backend.setOwners(feedId, [...owners].map(([lowerId, names]) => ({ lowerId, owners: names })));
+    }
+    const newest = changes[changes.length - 1]?.changedAt;
+    if (newest && newest.getTime() > ownersSince.getTime()) ownersSince = newest;
+    return ids.length;
+  }
+
   async function syncOnce(): Promise<number> {
+    return (await syncDownloads()) + (await syncOwners());
+  }
+
+  async function syncDownloads(): Promise<number> {
     const started = new Date();
     const changed = await db
       .selectFrom('package_downloads')
@@ -57,9 +86,9 @@ export function createDownloadSync(options: DownloadSyncOptions) {
     if (running) return;
     running = syncOnce()
       .then((n) => {
-        if (n > 0) log.debug({ ids: n }, 'synced download counts');
+        if (n > 0) log.debug({ ids: n }, 'synced download counts and owners');
       })
-      .catch((err) => log.warn({ err: err instanceof Error ? err.message : err }, 'download sync failed; will retry'))
+      .catch((err) => log.warn({ err: err instanceof Error ? err.message : err }, 'download and owner sync failed; will retry'))
       .finally(() => {
         running = undefined;
       });

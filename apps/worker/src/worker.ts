@@ -15,6 +15,7 @@ import {
   type CatalogItem,
   type FeedUrls,
 } from '@nucat/catalog';
+import { readOwnerNames } from '@nucat/auth';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
 import { createFlatContainerProjector, createRegistrationProjector, createSearchProjector } from '@nucat/projections';
@@ -227,8 +228,14 @@ export function createWorker(deps: WorkerDeps) {
     // Search documents are small and replace the id's whole entry in the backend, which is durable on
     // its own; they follow the latest state (a search rebuild replays in place, and must not go back in time).
     search: async (lowerIds) => {
-      const state = await readLatestItemsOf(deps.db, deps.feedId, lowerIds);
-      const search = createSearchProjector({ backend: deps.search!, feedId: deps.feedId, urls: deps.urls, loadLatestItems: async (lowerId) => state.get(lowerId) ?? [] });
+      const [state, owners] = await Promise.all([readLatestItemsOf(deps.db, deps.feedId, lowerIds), readOwnerNames(deps.db, deps.feedId, lowerIds)]);
+      const search = createSearchProjector({
+        backend: deps.search!,
+        feedId: deps.feedId,
+        urls: deps.urls,
+        loadLatestItems: async (lowerId) => state.get(lowerId) ?? [],
+        loadOwners: async (lowerId) => owners.get(lowerId) ?? [],
+      });
       await eachLimited(lowerIds, ID_CONCURRENCY, (lowerId) => search.project(lowerId));
     },
   };

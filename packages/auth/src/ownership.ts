@@ -214,6 +214,40 @@ async function assertNotReservedForOthers(db: Db, feedId: number, lowerId: strin
 // -------------------------------------------------------------------------------------------------
 // Administration (the CLI): owners of an id, reserved prefixes, stale claims.
 
+/**
+ * The owner names of ids (lowercased ids), as search shows them: a claimed id's owners, sorted; an id
+ * nobody claimed (copied in by a mirror) is the default owner's, as {@link listOwners} reports it.
+ */
+export async function readOwnerNames(db: Db, feedId: number, lowerIds: readonly string[]): Promise<Map<string, string[]>> {
+  const owners = new Map<string, string[]>(lowerIds.map((lowerId) => [lowerId, [DEFAULT_OWNER]]));
+  if (lowerIds.length === 0) return owners;
+  const rows = await sql<{ lower_id: string; owners: string[] }>`
+    SELECT i.lower_id, coalesce(array_agg(o.owner ORDER BY o.owner) FILTER (WHERE o.owner IS NOT NULL), '{}') AS owners
+      FROM package_ids i
+      LEFT JOIN package_owners o ON o.feed_id = i.feed_id AND o.lower_id = i.lower_id
+     WHERE i.feed_id = ${feedId} AND i.lower_id = ANY(${[...lowerIds]}::text[])
+     GROUP BY i.lower_id`.execute(db);
+  for (const row of rows.rows) owners.set(row.lower_id, row.owners);
+  return owners;
+}
+
+/** Ids whose owners changed after `since` (a claim, an owner added or removed), oldest first. */
+export async function listOwnerChanges(db: Db, feedId: number, since: Date): Promise<{ lowerId: string; changedAt: Date }[]> {
+  const rows = await db
+    .selectFrom('package_ids')
+    .select(['lower_id', 'owners_changed_at'])
+    .where('feed_id', '=', feedId)
+    .where('owners_changed_at', '>', since)
+    .orderBy('owners_changed_at')
+    .execute();
+  return rows.map((r) => ({ lowerId: r.lower_id, changedAt: r.owners_changed_at }));
+}
+
+/** Records that an id's owners changed, for the search owner sync (a claim sets it when inserted). */
+async function markOwnersChanged(db: Db, feedId: number, lowerId: string): Promise<void> {
+  await db.updateTable('package_ids').set({ owners_changed_at: sql`now()` }).where('feed_id', '=', feedId).where('lower_id', '=', lowerId).execute();
+}
+
 function ownerOrThrow(text: string): string {
   const owner = parseOwnerName(text);
   if (owner === undefined) {
@@ -265,12 +299,16 @@ export async function addOwner(db: Db, feedId: number, packageId: string, ownerN
   const owner = ownerOrThrow(ownerName);
   const current = await listOwners(db, feedId, packageId);
   if (!current) throw new OwnershipChangeError('not_found', `no package id '${packageId}' in this feed (push it first, or reserve it)`);
-  const result = await db
-    .insertInto('package_owners')
-    .values({ feed_id: feedId, lower_id: current.lowerId, owner })
-    .onConflict((oc) => oc.columns(['feed_id', 'lower_id', 'owner']).doNothing())
-    .executeTakeFirst();
-  return (result.numInsertedOrUpdatedRows ?? 0n) > 0n ? 'added' : 'unchanged';
+  return db.transaction().execute(async (trx) => {
+    const result = await trx
+      .insertInto('package_owners')
+      .values({ feed_id: feedId, lower_id: current.lowerId, owner })
+      .onConflict((oc) => oc.columns(['feed_id', 'lower_id', 'owner']).doNothing())
+      .executeTakeFirst();
+    if ((result.numInsertedOrUpdatedRows ?? 0n) === 0n) return 'unchanged' as const;
+    await markOwnersChanged(trx, feedId, current.lowerId);
+    return 'added' as const;
+  });
 }
 
 /**
@@ -304,6 +342,7 @@ export async function removeOwner(db: Db, feedId: number, packageId: string, own
       .where('lower_id', '=', current.lowerId)
       .where('owner', '=', owner)
       .execute();
+    await markOwnersChanged(trx, feedId, current.lowerId);
     return 'removed' as const;
   });
 }

@@ -15,12 +15,14 @@ import {
   DEFAULT_OWNER,
   idPatternCovers,
   listApiKeys,
+  listOwnerChanges,
   listOwners,
   listReservations,
   OwnershipChangeError,
   OwnershipError,
   parseIdPattern,
   parseOwnerName,
+  readOwnerNames,
   releaseIdPattern,
   releaseStaleClaims,
   removeOwner,
@@ -171,6 +173,38 @@ describe('claims (#14)', () => {
     expect(await push('alice', 'Mirrored.Pkg', true)).toBe('id_owned_by_another_owner');
     expect(await push(DEFAULT_OWNER, 'mirrored.pkg', true)).toBe('ok');
     expect(await listOwners(db, feedId, 'mirrored.pkg')).toMatchObject({ id: 'Mirrored.Pkg', owners: ['default'] });
+  });
+});
+
+describe('owners for search', () => {
+  it('reads the owners of many ids at once: sorted; an id nobody claimed is the default owner\'s', async () => {
+    await push('zed', 'Search.Owned');
+    await addOwner(db, feedId, 'Search.Owned', 'amy');
+    const owners = await readOwnerNames(db, feedId, ['search.owned', 'nobody.claimed.this']);
+    expect(Object.fromEntries(owners)).toEqual({ 'search.owned': ['amy', 'zed'], 'nobody.claimed.this': [DEFAULT_OWNER] });
+    expect(await readOwnerNames(db, feedId, [])).toEqual(new Map());
+  });
+
+  it('records when an id\'s owners change (claim, add, remove) and not otherwise, for the search owner sync', async () => {
+    const changedAt = async (lowerId: string) => (await listOwnerChanges(db, feedId, new Date(0))).find((c) => c.lowerId === lowerId)?.changedAt;
+    await push('zed', 'Sync.Me');
+    const claimed = await changedAt('sync.me');
+    expect(claimed).toBeInstanceOf(Date);
+    const later = async (what: string, since: Date) =>
+      expect((await listOwnerChanges(db, feedId, since)).map((c) => c.lowerId), what).toContain('sync.me');
+
+    expect(await addOwner(db, feedId, 'Sync.Me', 'zed')).toBe('unchanged');
+    expect(await changedAt('sync.me'), 'an owner added twice changes nothing').toEqual(claimed);
+    expect(await addOwner(db, feedId, 'Sync.Me', 'amy')).toBe('added');
+    const added = (await changedAt('sync.me'))!;
+    expect(added.getTime()).toBeGreaterThan(claimed!.getTime());
+    await later('after add', claimed!);
+    expect(await removeOwner(db, feedId, 'Sync.Me', 'zed')).toBe('removed');
+    expect((await changedAt('sync.me'))!.getTime()).toBeGreaterThan(added.getTime());
+    await later('after remove', added);
+    // (Dates carry milliseconds, the column microseconds: one millisecond later is past the change.)
+    const after = new Date((await changedAt('sync.me'))!.getTime() + 1);
+    expect((await listOwnerChanges(db, feedId, after)).map((c) => c.lowerId)).not.toContain('sync.me');
   });
 });
 

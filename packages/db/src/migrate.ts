@@ -9,6 +9,7 @@ import * as ownership from './migrations/2026_11_21_2100_ownership.js';
 import * as appendFunction from './migrations/2026_11_21_2150_append_function.js';
 import * as signatures from './migrations/2026_11_21_2200_signatures.js';
 import * as contentLeases from './migrations/2026_11_21_2300_content_leases.js';
+import * as searchOwners from './migrations/2026_11_21_2400_search_owners.js';
 
 /** Migrations are compiled into the package (no directory scanning), in name order. */
 const migrations: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_2150_append_function': appendFunction,
   '2026_11_21_2200_signatures': signatures,
   '2026_11_21_2300_content_leases': contentLeases,
+  '2026_11_21_2400_search_owners': searchOwners,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -106,6 +106,8 @@ export interface SearchDocumentsTable {
   package_types: string[];
   /** Lower-case normalized versions of the document. */
   versions: string[];
+  /** The id's owner names, lowercase and sorted (not inside `document`: the owner sync changes them alone). */
+  owners: ColumnType<string[], string[] | undefined, string[]>;
   updated_at: Generated<Date>;
 }
 
@@ -162,6 +164,8 @@ export interface PackageIdsTable {
   id: string;
   claimed_at: Generated<Date>;
   touched_at: Generated<Date>;
+  /** When the id's owners last changed (claim, owner added or removed): what the search owner sync follows. */
+  owners_changed_at: Generated<Date>;
 }
 
 /** `package_owners`: the owners (account names) of each claimed id. */

@@ -21,6 +21,7 @@ const DOCUMENT: SearchDocument = {
   projectUrl: '',
   packageTypes: ['Dependency', 'DotnetTool'],
   lastCommitTimestamp: '2025-03-01T10:00:00.000Z',
+  owners: ['contoso', 'fabrikam'],
 };
 
 describe('toMeiliDocumentBody', () => {
@@ -58,6 +59,12 @@ describe('toMeiliDocumentBody', () => {
     expect(body.versionsLower).toEqual(['1.0.0', '2.0.0']);
   });
 
+  it('stores the owners lowercase, each once, in ordinal order (they are the owner: filter list)', () => {
+    expect(body.owners).toEqual(['contoso', 'fabrikam']);
+    expect(toMeiliDocumentBody({ ...DOCUMENT, owners: ['wingtip', 'Adatum', 'adatum', 'Zeta'] }).owners).toEqual(['adatum', 'wingtip', 'zeta']);
+    expect(toMeiliDocumentBody({ ...DOCUMENT, owners: [] }).owners).toEqual([]);
+  });
+
   it('leaves out values too long to compare', () => {
     const long = toMeiliDocumentBody({ ...DOCUMENT, description: `short ${'x'.repeat(500)}` });
     expect(long.wordRuns).toContain('description:short');
@@ -66,7 +73,7 @@ describe('toMeiliDocumentBody', () => {
 
   it('displays the document fields and downloads but not the filter lists', () => {
     for (const field of Object.keys(DOCUMENT)) expect(DISPLAYED_ATTRIBUTES).toContain(field);
-    expect(DISPLAYED_ATTRIBUTES).toEqual(expect.arrayContaining(['key', 'totalDownloads', 'downloadCounts']));
+    expect(DISPLAYED_ATTRIBUTES).toEqual(expect.arrayContaining(['key', 'owners', 'totalDownloads', 'downloadCounts']));
     for (const list of ['lowerIdPrefixes', 'idSubstrings', 'idTokenPrefixes', 'wordRuns']) expect(DISPLAYED_ATTRIBUTES).not.toContain(list);
   });
 });
@@ -100,7 +107,15 @@ describe('toSearchHit', () => {
     expect(toSearchHit(stored)).toEqual({ document: DOCUMENT, totalDownloads: 7, downloads: { '1.0.0': 3, '2.0.0': 4 } });
   });
 
-  it('drops a partial document (download fields only)', () => {
+  it('returns the owners sorted, and none for a document stored before owners were recorded', () => {
+    const stored: Record<string, unknown> = { ...toMeiliDocumentBody(DOCUMENT), owners: ['wingtip', 'adatum'] };
+    expect(toSearchHit(stored)?.document.owners).toEqual(['adatum', 'wingtip']);
+    delete stored.owners;
+    expect(toSearchHit(stored)).toEqual({ document: { ...DOCUMENT, owners: [] }, totalDownloads: 0, downloads: {} });
+  });
+
+  it('drops a partial document (download or owner fields only)', () => {
     expect(toSearchHit({ key: 'semver1-stable__x', lowerId: 'x', totalDownloads: 1, downloadCounts: [] })).toBeUndefined();
+    expect(toSearchHit({ key: 'semver1-stable__x', lowerId: 'x', owners: ['contoso'] })).toBeUndefined();
   });
 });

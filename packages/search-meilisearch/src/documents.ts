@@ -1,4 +1,4 @@
-import { tokenizeId, type SearchDocument, type SearchHit, type SearchVariant } from '@nucat/search';
+import { sortedOwners, tokenizeId, type SearchDocument, type SearchHit, type SearchVariant } from '@nucat/search';
 import { fitsFilterValue } from './filter.js';
 import { encodeDocumentKey } from './keys.js';
 import { prefixesOf, prefixesOfAll, substringsOf, textWords, wordRuns } from './tokens.js';
@@ -30,8 +30,9 @@ export interface DownloadFields {
 }
 
 /**
- * A search document as stored in Meilisearch: the {@link SearchDocument} fields as they are, the
- * primary key, the download counts, and the lists that filters match against.
+ * A search document as stored in Meilisearch: the {@link SearchDocument} fields as they are (owners
+ * lowercase, each once, sorted), the primary key, the download counts, and the lists that filters
+ * match against. `owners` is itself a filter list (`owner:` compares its elements for equality).
  */
 export interface MeiliDocument extends SearchDocument, DownloadFields {
   /** Primary key: {@link encodeDocumentKey}. */
@@ -53,10 +54,10 @@ export interface MeiliDocument extends SearchDocument, DownloadFields {
   versionsLower: string[];
 }
 
-/** The document fields without the download counts: what `replacePackage` writes. */
+/** The document fields without the download counts: what `replacePackage` writes (owners included). */
 export type MeiliDocumentBody = Omit<MeiliDocument, keyof DownloadFields>;
 
-/** Attributes returned with hits and documents (the filter lists stay on the server). */
+/** Attributes returned with hits and documents (the filter lists stay on the server; `owners` is a document field). */
 export const DISPLAYED_ATTRIBUTES = [
   'key',
   'lowerId',
@@ -74,12 +75,14 @@ export const DISPLAYED_ATTRIBUTES = [
   'projectUrl',
   'packageTypes',
   'lastCommitTimestamp',
+  'owners',
   'totalDownloads',
   'downloadCounts',
 ] as const satisfies readonly (keyof MeiliDocument)[];
 
 /**
- * The stored form of a search document (without download counts).
+ * The stored form of a search document (without download counts). Owners are stored as
+ * `sortedOwners` gives them (lowercase, each once, in ordinal order).
  *
  * @example toMeiliDocumentBody(document).key // 'semver2-stable__contoso_2Ewidgets'
  */
@@ -153,7 +156,10 @@ export function toSearchHit(stored: Record<string, unknown>): SearchHit | undefi
   };
 }
 
-/** True when `value` has every field of a {@link SearchDocument} (arrays where arrays belong). */
+/**
+ * True when `value` has every field of a {@link SearchDocument} (arrays where arrays belong).
+ * `owners` may be missing: a document stored before owners were recorded has none (read as `[]`).
+ */
 export function isSearchDocument(value: Record<string, unknown>): value is Record<string, unknown> & SearchDocument {
   return (
     typeof value.lowerId === 'string' &&
@@ -167,7 +173,10 @@ export function isSearchDocument(value: Record<string, unknown>): value is Recor
   );
 }
 
-/** The {@link SearchDocument} fields of `d`, in the interface's key order, without anything else. */
+/**
+ * The {@link SearchDocument} fields of `d`, in the interface's key order, without anything else;
+ * owners sorted (see `sortedOwners`), `[]` when missing.
+ */
 export function copySearchDocument(d: SearchDocument): SearchDocument {
   return {
     lowerId: d.lowerId,
@@ -185,5 +194,6 @@ export function copySearchDocument(d: SearchDocument): SearchDocument {
     projectUrl: d.projectUrl ?? '',
     packageTypes: [...d.packageTypes],
     lastCommitTimestamp: d.lastCommitTimestamp ?? '',
+    owners: Array.isArray(d.owners) ? sortedOwners(d.owners.filter((owner) => typeof owner === 'string')) : [],
   };
 }

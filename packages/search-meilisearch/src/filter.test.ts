@@ -93,6 +93,11 @@ describe('equals and isIn', () => {
     expect(isIn('variant', ['semver1-stable', 'semver2-stable'])).toBe('variant IN ["semver1-stable", "semver2-stable"]');
   });
 
+  it('take % and _ as plain characters (Meilisearch equality has no wildcards)', () => {
+    expect(equals('owners', '%')).toBe('owners = "%"');
+    expect(equals('owners', '_ontoso')).toBe('owners = "_ontoso"');
+  });
+
   it('are false for values nothing stored can equal', () => {
     for (const value of ['', ' json', 'json ', '\tjson', 'a\u0000', '\uD800', 'x'.repeat(MAX_FILTER_VALUE_BYTES + 1)]) {
       expect(equals('lowerId', value), JSON.stringify(value.slice(0, 20))).toBe(false);

@@ -35,16 +35,24 @@ describe('createMeilisearchSearchBackend', () => {
     const backend = createMeilisearchSearchBackend({ url: 'http://127.0.0.1:1' });
     const document = {
       lowerId: 'a', variant: 'semver1-stable' as const, id: 'A', version: '1.0.0', versions: [], title: '', description: '', summary: '',
-      tags: [], authors: [], iconUrl: '', licenseUrl: '', projectUrl: '', packageTypes: [], lastCommitTimestamp: '',
+      tags: [], authors: [], iconUrl: '', licenseUrl: '', projectUrl: '', packageTypes: [], lastCommitTimestamp: '', owners: [],
     };
     await expect(backend.replacePackage(1, 'b', [document])).rejects.toBeInstanceOf(InvalidSearchDocumentError);
     await expect(backend.replacePackage(1, 'a', [document, document])).rejects.toMatchObject({ code: 'invalid_search_document' });
+  });
+
+  it('sends nothing for empty download or owner updates', async () => {
+    // Port 1 refuses connections: a request would reject.
+    const backend = createMeilisearchSearchBackend({ url: 'http://127.0.0.1:1' });
+    await expect(backend.setDownloads(1, [])).resolves.toBeUndefined();
+    await expect(backend.setOwners(1, [])).resolves.toBeUndefined();
   });
 
   it('refuses every call once closed', async () => {
     const backend = createMeilisearchSearchBackend({ url: 'http://127.0.0.1:1' });
     await backend.close();
     await expect(backend.flush()).rejects.toMatchObject({ code: 'search_backend_error', details: { reason: 'closed' } });
+    await expect(backend.setOwners(1, [{ lowerId: 'a', owners: ['x'] }])).rejects.toMatchObject({ details: { reason: 'closed' } });
   });
 });
 

@@ -13,6 +13,7 @@ import {
   SEARCH_VARIANTS,
   type AutocompleteIdsOptions,
   type DownloadTotals,
+  type PackageOwners,
   type SearchBackend,
   type SearchDocument,
   type SearchHit,
@@ -28,7 +29,7 @@ import {
   type DownloadFields,
   type MeiliDocument,
 } from './documents.js';
-import { assertDocumentsOf } from '@nucat/search';
+import { assertDocumentsOf, sortedOwners } from '@nucat/search';
 import { MeilisearchBackendError, MeilisearchUnavailableError } from './errors.js';
 import { and, equals, isIn, not } from './filter.js';
 import { assertValidIndexPrefix, encodeDocumentKey, feedIndexUid } from './keys.js';
@@ -58,8 +59,8 @@ export interface MeilisearchSearchBackendOptions {
   taskTimeoutMs?: number;
 }
 
-/** Ids per `setDownloads` request. */
-const DOWNLOADS_CHUNK = 500;
+/** Ids per `setDownloads` / `setOwners` request. */
+const UPDATE_CHUNK = 500;
 /** Meilisearch's `skipCreation` document option appeared in this version. */
 const SKIP_CREATION_SINCE = { major: 1, minor: 31 };
 
@@ -78,11 +79,13 @@ interface ServerFeatures {
  *   document, one sorted request per rank tier (see `search-plan.ts`); `totalHits` is exhaustive.
  * - Writes wait for their Meilisearch tasks, so a write is visible to searches when it resolves;
  *   writes to one index are serialised within the process.
- * - `replacePackage` upserts the new documents (keeping stored download counts), then deletes the
- *   id's other variants: each (id, variant) is always either the old or the new document.
- * - `setDownloads` updates existing documents only (`skipCreation` on Meilisearch ≥ 1.31; on older
- *   servers the existing keys are looked up first, and a document removed in between leaves a
- *   partial document that no search returns and the id's next replace removes).
+ * - `replacePackage` upserts the new documents (with the owners they carry, keeping stored download
+ *   counts), then deletes the id's other variants: each (id, variant) is always either the old or
+ *   the new document.
+ * - `setDownloads` and `setOwners` update those fields of existing documents only, in every
+ *   variant (`skipCreation` on Meilisearch ≥ 1.31; on older servers the existing keys are looked
+ *   up first, and a document removed in between leaves a partial document that no search returns
+ *   and the id's next replace removes).
  * - Reads of a feed that has no index yet return nothing. Timeouts and connection failures throw
  *   {@link MeilisearchUnavailableError} (`unavailable`); error responses and failed tasks throw
  *   {@link MeilisearchBackendError} (`search_backend_error`).
@@ -173,6 +176,45 @@ export function createMeilisearchSearchBackend(options: MeilisearchSearchBackend
     for (const task of enqueued) checkTask(await client.tasks.waitForTask(task), operation);
   }
 
+  /**
+   * Writes `fields` of each id into every variant document of that id that exists (a partial
+   * update by primary key; nothing else of the document changes), serialised with the index's
+   * other writes, and waits for the tasks. Ids not in the index get no document: Meilisearch
+   * ≥ 1.31 skips them (`skipCreation`); on older servers the existing keys are looked up first.
+   */
+  function updateExisting<F extends object>(uid: string, operation: string, byId: ReadonlyMap<string, F>): Promise<void> {
+    return serialize(uid, () =>
+      guard(operation, async () => {
+        await ensureIndex(uid);
+        const { skipCreation } = await serverFeatures();
+        const index = client.index<MeiliDocument>(uid);
+        const ids = [...byId.keys()];
+        const enqueued: EnqueuedTask[] = [];
+        for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
+          const chunk = ids.slice(i, i + UPDATE_CHUNK);
+          let updates: (Pick<MeiliDocument, 'key' | 'lowerId'> & F)[];
+          if (skipCreation) {
+            updates = chunk.flatMap((lowerId) =>
+              SEARCH_VARIANTS.map((variant) => ({ key: encodeDocumentKey(variant, lowerId), lowerId, ...byId.get(lowerId)! })),
+            );
+          } else {
+            const filter = isIn('lowerId', chunk);
+            if (filter === false) continue;
+            const found = await index.getDocuments({ filter, fields: ['key', 'lowerId'], limit: chunk.length * (SEARCH_VARIANTS.length + 1) });
+            updates = found.results.flatMap((d) => {
+              const fields = byId.get(d.lowerId);
+              return fields === undefined ? [] : [{ key: d.key, lowerId: d.lowerId, ...fields }];
+            });
+          }
+          if (updates.length > 0) {
+            enqueued.push(await index.updateDocuments(updates, { primaryKey: 'key', ...(skipCreation ? { skipCreation: true } : {}) }));
+          }
+        }
+        await waitAll(enqueued, operation);
+      }),
+    );
+  }
+
   /** Runs the tier requests of a plan and cuts the requested page across tiers. */
   async function runPlan(uid: string, plan: SearchPlan): Promise<{ totalHits: number; hits: RecordAny[] }> {
     if (plan.tiers.length === 0) return { totalHits: 0, hits: [] };
@@ -249,37 +291,16 @@ export function createMeilisearchSearchBackend(options: MeilisearchSearchBackend
       // Last entry wins when an id repeats.
       const byId = new Map<string, DownloadFields>();
       for (const entry of totals) byId.set(entry.lowerId, toDownloadFields(entry.versions));
-      const uid = uidOf(feedId);
-      await serialize(uid, () =>
-        guard('setDownloads', async () => {
-          await ensureIndex(uid);
-          const { skipCreation } = await serverFeatures();
-          const index = client.index<MeiliDocument>(uid);
-          const ids = [...byId.keys()];
-          const enqueued: EnqueuedTask[] = [];
-          for (let i = 0; i < ids.length; i += DOWNLOADS_CHUNK) {
-            const chunk = ids.slice(i, i + DOWNLOADS_CHUNK);
-            let updates: (Pick<MeiliDocument, 'key' | 'lowerId'> & DownloadFields)[];
-            if (skipCreation) {
-              updates = chunk.flatMap((lowerId) =>
-                SEARCH_VARIANTS.map((variant) => ({ key: encodeDocumentKey(variant, lowerId), lowerId, ...byId.get(lowerId)! })),
-              );
-            } else {
-              const filter = isIn('lowerId', chunk);
-              if (filter === false) continue;
-              const found = await index.getDocuments({ filter, fields: ['key', 'lowerId'], limit: chunk.length * (SEARCH_VARIANTS.length + 1) });
-              updates = found.results.flatMap((d) => {
-                const counts = byId.get(d.lowerId);
-                return counts === undefined ? [] : [{ key: d.key, lowerId: d.lowerId, ...counts }];
-              });
-            }
-            if (updates.length > 0) {
-              enqueued.push(await index.updateDocuments(updates, { primaryKey: 'key', ...(skipCreation ? { skipCreation: true } : {}) }));
-            }
-          }
-          await waitAll(enqueued, 'setDownloads');
-        }),
-      );
+      await updateExisting(uidOf(feedId), 'setDownloads', byId);
+    },
+
+    async setOwners(feedId, owners: PackageOwners[]) {
+      assertOpen();
+      if (owners.length === 0) return;
+      // Last entry wins when an id repeats.
+      const byId = new Map<string, Pick<MeiliDocument, 'owners'>>();
+      for (const entry of owners) byId.set(entry.lowerId, { owners: sortedOwners(entry.owners) });
+      await updateExisting(uidOf(feedId), 'setOwners', byId);
     },
 
     async search(feedId, query) {

@@ -175,6 +175,7 @@ function doc(id: string, fields: Partial<SearchDocument> = {}, downloads = 0, va
     projectUrl: '',
     packageTypes: ['Dependency'],
     lastCommitTimestamp: '2025-03-01T10:00:00.000Z',
+    owners: [],
     ...fields,
   };
   return { ...toMeiliDocumentBody(document), ...toDownloadFields({ '1.0.0': downloads }) };
@@ -182,10 +183,10 @@ function doc(id: string, fields: Partial<SearchDocument> = {}, downloads = 0, va
 
 const STORED: Stored[] = [
   doc('Json', {}, 1),
-  doc('Json.Schema', {}, 20),
+  doc('Json.Schema', { owners: ['newtonsoft'] }, 20),
   doc('JsonPath.Lite', {}, 10),
-  doc('Newtonsoft.Json', { title: 'Json.NET', tags: ['json'], authors: ['James Newton-King'] }, 1000),
-  doc('Contoso.JsonHelpers', { description: 'Helpers that make json fast.' }, 50),
+  doc('Newtonsoft.Json', { title: 'Json.NET', tags: ['json'], authors: ['James Newton-King'], owners: ['jamesnk', 'newtonsoft'] }, 1000),
+  doc('Contoso.JsonHelpers', { description: 'Helpers that make json fast.', owners: ['contoso'] }, 50),
   doc('Fabrikam.Serializer', { description: 'A fast JSON serializer', tags: ['serialization'] }, 9000),
   doc('Contoso.Tool', { packageTypes: ['DotnetTool'] }),
   doc('Acme.Http-Client_Utils'),
@@ -258,8 +259,31 @@ describe('buildSearchPlan', () => {
     expect(buildSearchPlan(query('version:1.0')).tiers[0]?.filter).toBe('(variant = "semver1-stable") AND (versionsLower = "1.0.0")');
   });
 
-  it('asks nothing for owner: (no owners are recorded)', () => {
-    expect(buildSearchPlan(query('owner:contoso json')).tiers).toEqual([]);
+  it('matches owner: and owners: against whole owner names, case-insensitively', () => {
+    expect(buildSearchPlan(query('owner:Contoso')).tiers[0]?.filter).toBe('(variant = "semver1-stable") AND (owners = "contoso")');
+    expect(search('owner:newtonsoft').ids).toEqual(['Newtonsoft.Json', 'Json.Schema']);
+    expect(search('owners:NEWTONSOFT').ids).toEqual(['Newtonsoft.Json', 'Json.Schema']);
+    expect(search('owner:jamesnk').ids).toEqual(['Newtonsoft.Json']);
+    // Terms handed over directly are lowercased too.
+    expect(run(buildSearchPlan({ query: { terms: [], fields: { owners: ['JamesNK'] } }, variant: 'semver1-stable', skip: 0, take: 5 }), STORED).ids).toEqual([
+      'Newtonsoft.Json',
+    ]);
+    expect(search('owner:newton')).toEqual({ totalHits: 0, ids: [] });
+    expect(search('owner:nobody')).toEqual({ totalHits: 0, ids: [] });
+  });
+
+  it('takes % and _ in owner: literally', () => {
+    expect(search('owner:%')).toEqual({ totalHits: 0, ids: [] });
+    expect(search('owner:_ewtonsoft')).toEqual({ totalHits: 0, ids: [] });
+    expect(buildSearchPlan(query('owner:%')).tiers[0]?.filter).toBe('(variant = "semver1-stable") AND (owners = "%")');
+  });
+
+  it('combines owner: terms with each other, free terms and other fields (AND)', () => {
+    expect(search('owner:newtonsoft owner:jamesnk').ids).toEqual(['Newtonsoft.Json']);
+    expect(search('owner:newtonsoft json')).toEqual({ totalHits: 2, ids: ['Json.Schema', 'Newtonsoft.Json'] });
+    expect(search('owner:newtonsoft id:schema').ids).toEqual(['Json.Schema']);
+    expect(search('owner:contoso owner:newtonsoft').ids).toEqual([]);
+    expect(search('owner:newtonsoft', { take: 1 })).toEqual({ totalHits: 2, ids: ['Newtonsoft.Json'] });
   });
 
   it('filters on the package type, case-insensitively', () => {
@@ -290,7 +314,7 @@ describe('buildSearchPlan', () => {
 
   it('uses only filterable attributes', () => {
     const filterable = buildIndexSettings().filterableAttributes as string[];
-    const q = 'json "fast json" id:x packageid:y version:1.0 title:a description:b summary:c tags:d authors:e';
+    const q = 'json "fast json" id:x packageid:y version:1.0 title:a description:b summary:c tags:d authors:e owner:f';
     for (const plan of [buildSearchPlan(query(q, { packageType: 'dependency' })), buildAutocompletePlan({ prefix: 'js', variant: 'semver2-stable', skip: 0, take: 5, packageType: 'x' })]) {
       for (const tier of plan.tiers) for (const attribute of attributesOf(parseFilter(tier.filter))) expect(filterable).toContain(attribute);
     }

@@ -10,8 +10,9 @@
  *   words appear adjacent and in order in the id tokens, the title, the description, the summary,
  *   one tag or one author; every free term must match;
  * - `id:x` matches ids containing x; `packageid:x` the whole id; `version:x` a listed version;
- *   `title:`, `description:`, `summary:`, `tags:`, `authors:` their words adjacent in that field
- *   only; `owner:` nothing; every field term must hold.
+ *   `owner:x` (or `owners:x`) an owner name, whole and case-insensitively (`%` and `_` are plain
+ *   characters); `title:`, `description:`, `summary:`, `tags:`, `authors:` their words adjacent
+ *   in that field only; every field term must hold.
  *
  * Ranking is tiered: a document ranks by the best way any free term matches it —
  *
@@ -133,8 +134,8 @@ function fieldsCondition(fields: SearchQuery['query']['fields']): Condition {
   }
   for (const value of fields.packageid ?? []) conditions.push(equals('lowerId', value.toLowerCase()));
   for (const value of fields.version ?? []) conditions.push(equals('versionsLower', value.toLowerCase()));
-  // No owners are recorded yet: any owner is unknown, and an unknown owner matches nothing.
-  if ((fields.owners ?? []).length > 0) conditions.push(false);
+  // Owner names are stored lowercase (see `sortedOwners`); `owners` holds them as they are.
+  for (const value of fields.owners ?? []) conditions.push(equals('owners', value.toLowerCase()));
   for (const field of ['title', 'description', 'summary', 'tags', 'authors'] as const) {
     for (const value of fields[field] ?? []) conditions.push(runCondition(field, value));
   }

@@ -16,6 +16,7 @@ describe('buildIndexSettings', () => {
       'wordRuns',
       'packageTypesLower',
       'versionsLower',
+      'owners',
     ]);
   });
 

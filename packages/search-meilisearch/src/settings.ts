@@ -19,15 +19,17 @@ export const SEARCH_CUTOFF_MS = 2_000;
  *
  * - Matching is done with equality filters on precomputed lists (see `documents.ts`), so results
  *   are exact, deterministic and the same as the PostgreSQL backend's; `filterableAttributes`
- *   lists them. Facet search is off: nothing searches those values, and building it for
- *   thousands of substrings per document would be waste.
+ *   lists them (`owners` is both a document field and such a list: owner names are stored
+ *   lowercase, so `owner:` compares them as they are). Facet search is off: nothing searches
+ *   those values, and building it for thousands of substrings per document would be waste.
  * - Order comes from the `sort` parameter ({@link RESULT_SORT}), which is why `sort` comes right
  *   after `words` in `rankingRules`. The text ranking rules behind it, and the custom rules
  *   `totalDownloads:desc` / `lowerId:asc`, only order full-text queries run by hand against the
  *   index (nucat never sends `q`): `searchableAttributes` are in ranking order for the same reason.
  * - Typo tolerance is off: a query is literal text; "widgts" must not find "widgets" here when it
  *   does not in PostgreSQL.
- * - `displayedAttributes` leave out the filter lists, which can hold thousands of values.
+ * - `displayedAttributes` leave out the filter lists, which can hold thousands of values (`owners`,
+ *   a document field, is shown).
  *
  * Requires Meilisearch 1.12 or later (`facetSearch`).
  *
@@ -46,6 +48,7 @@ export function buildIndexSettings(): Settings {
       'wordRuns',
       'packageTypesLower',
       'versionsLower',
+      'owners',
     ],
     sortableAttributes: ['totalDownloads', 'lowerId'],
     rankingRules: ['words', 'sort', 'attribute', 'exactness', 'proximity', 'typo', 'totalDownloads:desc', 'lowerId:asc'],

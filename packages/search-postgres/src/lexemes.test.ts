@@ -29,6 +29,7 @@ function document(overrides: Partial<SearchDocument> = {}): SearchDocument {
     projectUrl: '',
     packageTypes: ['Dependency'],
     lastCommitTimestamp: '2025-03-01T10:00:00.000Z',
+    owners: [],
     ...overrides,
   };
 }

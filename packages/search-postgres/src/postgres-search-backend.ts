@@ -9,7 +9,7 @@ import type {
   SearchResult,
   SearchVariant,
 } from '@nucat/search';
-import { assertDocumentsOf } from '@nucat/search';
+import { assertDocumentsOf, sortedOwners } from '@nucat/search';
 import { SearchUnavailableError } from './errors.js';
 import {
   asciiLower,
@@ -80,6 +80,7 @@ interface HitRow {
   document: unknown;
   total_downloads: string;
   downloads: Record<string, number> | null;
+  owners: string[] | null;
 }
 
 interface IdRow {
@@ -165,7 +166,8 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
               feed_id: feedId,
               variant: document.variant,
               lower_id: lowerId,
-              document: JSON.stringify(document),
+              // Owners live in their own column only: the owner sync changes them without the document.
+              document: JSON.stringify({ ...document, owners: undefined }),
               search_vector: searchVectorText(document),
               field_vector: fieldVectorText(document),
               id_tokens: idLexemes(document.id).join(' '),
@@ -173,6 +175,7 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
               downloads: JSON.stringify(downloads),
               package_types: [...new Set(document.packageTypes.map((name) => name.toLowerCase()))],
               versions: document.versions.map((v) => v.lowerVersion.toLowerCase()),
+              owners: sortedOwners(document.owners),
             })),
           )
           .execute();
@@ -194,6 +197,21 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
       }
     },
 
+    async setOwners(feedId, owners) {
+      // Last entry wins when an id repeats.
+      const byId = new Map<string, string[]>();
+      for (const entry of owners) byId.set(asciiLower(entry.lowerId), sortedOwners(entry.owners));
+      const rows = [...byId].map(([lower_id, names]) => ({ lower_id, owners: names }));
+      for (let i = 0; i < rows.length; i += DOWNLOADS_CHUNK) {
+        const chunk = JSON.stringify(rows.slice(i, i + DOWNLOADS_CHUNK));
+        await sql`
+          UPDATE search_documents AS s
+             SET owners = t.owners, updated_at = now()
+            FROM jsonb_to_recordset(${chunk}::jsonb) AS t(lower_id text, owners text[])
+           WHERE s.feed_id = ${feedId} AND s.lower_id = t.lower_id AND s.owners IS DISTINCT FROM t.owners`.execute(db);
+      }
+    },
+
     async search(feedId, query) {
       const selection: Selection = {
         feedId,
@@ -203,7 +221,7 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
         tier: rankTier(rankingTerms(query)),
       };
       return withTimeout(async (trx) => {
-        const page = await findPage<HitRow>(trx, selection, query.skip, query.take, sql`d.document, d.total_downloads, d.downloads`);
+        const page = await findPage<HitRow>(trx, selection, query.skip, query.take, sql`d.document, d.total_downloads, d.downloads, d.owners`);
         return { totalHits: page.totalHits, hits: page.rows.map(toHit) } satisfies SearchResult;
       });
     },
@@ -244,7 +262,7 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
           .where('lower_id', '=', lowerId)
           .executeTakeFirst(),
       );
-      return row === undefined ? undefined : toDocument(row.document).versions.map((v) => v.version);
+      return row === undefined ? undefined : toDocument(row.document, []).versions.map((v) => v.version);
     },
 
     async flush() {},
@@ -313,8 +331,11 @@ function queryFilters(search: SearchQuery): Fragment[] {
     const lower = value.toLowerCase().trim();
     where.push(lower.includes('\0') ? sql`false` : sql`${lower} = ANY(versions)`);
   }
-  // No owners are recorded yet: any owner is unknown, and an unknown owner matches nothing.
-  if ((fields.owners ?? []).length > 0) where.push(sql`false`);
+  for (const value of fields.owners ?? []) {
+    // Owner names are stored lowercase; the array operator compares whole names, so `%` and `_` are literal.
+    const lower = asciiLower(value).trim();
+    where.push(lower.includes('\0') ? sql`false` : sql`owners @> ARRAY[${lower}]::text[]`);
+  }
   for (const field of TEXT_FIELDS) {
     for (const value of fields[field] ?? []) {
       const text = termsQueryText([value], { prefix: `${field}:` });
@@ -435,11 +456,11 @@ function clampTake(take: number): number {
 }
 
 function toHit(row: HitRow): SearchHit {
-  return { document: toDocument(row.document), totalDownloads: Number(row.total_downloads), downloads: { ...(row.downloads ?? {}) } };
+  return { document: toDocument(row.document, row.owners ?? []), totalDownloads: Number(row.total_downloads), downloads: { ...(row.downloads ?? {}) } };
 }
 
 /** Rebuilds a document from its jsonb (which does not keep key order) in the interface's key order. */
-function toDocument(raw: unknown): SearchDocument {
+function toDocument(raw: unknown, owners: string[]): SearchDocument {
   const d = raw as SearchDocument;
   return {
     lowerId: d.lowerId,
@@ -457,5 +478,6 @@ function toDocument(raw: unknown): SearchDocument {
     projectUrl: d.projectUrl,
     packageTypes: d.packageTypes,
     lastCommitTimestamp: d.lastCommitTimestamp,
+    owners: [...owners],
   };
 }

@@ -44,6 +44,7 @@ function doc(id: string, overrides: Partial<SearchDocument> = {}): SearchDocumen
     projectUrl: '',
     packageTypes: ['Dependency'],
     lastCommitTimestamp: '2025-03-01T10:00:00.000Z',
+    owners: [],
     ...overrides,
   };
 }

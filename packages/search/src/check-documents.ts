@@ -24,3 +24,8 @@ export function assertDocumentsOf(lowerId: string, documents: readonly SearchDoc
     seen.add(document.variant);
   }
 }
+
+/** Owner names as every backend stores them: lowercase (ASCII), each once, in ordinal order. */
+export function sortedOwners(owners: readonly string[]): string[] {
+  return [...new Set(owners.map((o) => o.replace(/[A-Z]/g, (c) => c.toLowerCase())))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}

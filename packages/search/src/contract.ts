@@ -4,6 +4,7 @@ import { parseSearchQuery } from './query-parser.js';
 import {
   SEARCH_VARIANTS,
   type DownloadTotals,
+  type PackageOwners,
   type ParsedQuery,
   type SearchBackend,
   type SearchDocument,
@@ -38,9 +39,10 @@ export interface SearchBackendUnderTest {
  * - an id typed in full as free text, in any case, finds that id first (`Microsoft.AspNetCore.Mvc`);
  * - every free term must match (AND) in id, title, tags, description, authors or summary; field
  *   terms (AND as well) match their field only; `packageid:` is exact, `id:` a token prefix or a
- *   literal substring, `version:` a normalized version, `owner:` nothing;
- * - the stored document comes back unchanged; downloads are absolute, per id, survive
- *   `replacePackage`, and `totalDownloads` sums every version given for the id;
+ *   literal substring, `version:` a normalized version, `owner:` an owner name (case-insensitive);
+ * - the stored document comes back unchanged (its owners as last written: by `replacePackage`,
+ *   or later by `setOwners`); downloads are absolute, per id, survive `replacePackage`, and
+ *   `totalDownloads` sums every version given for the id;
  * - hostile input never throws and `%`/`_` are literal.
  *
  * @example
@@ -59,6 +61,7 @@ export function runSearchBackendContract(name: string, make: () => Promise<Searc
     describe('variants', () => variants(make));
     describe('replacing packages', () => replacing(make));
     describe('downloads', () => downloads(make));
+    describe('owners', () => owners(make));
     describe('hostile input', () => hostileInput(make));
     describe('feeds', () => feeds(make));
   });
@@ -81,6 +84,8 @@ interface PackageSpec {
   packageTypes?: string[];
   /** Downloads per full version (seeded with setDownloads). */
   downloads?: Record<string, number>;
+  /** Owner names, as the projection gives them. @defaultValue [] */
+  owners?: string[];
 }
 
 const FEED = 1;
@@ -112,6 +117,7 @@ function makeDocument(spec: PackageSpec, variant: SearchVariant): SearchDocument
     projectUrl: `https://example.test/${lowerOf(spec.id)}`,
     packageTypes: spec.packageTypes ?? ['Dependency'],
     lastCommitTimestamp: '2025-03-01T10:00:00.000Z',
+    owners: spec.owners ?? [],
   };
 }
 
@@ -263,6 +269,11 @@ class Harness {
 
   async setDownloads(totals: DownloadTotals[], feedId = FEED): Promise<void> {
     await this.backend.setDownloads(feedId, totals);
+    await this.backend.flush();
+  }
+
+  async setOwners(owners: PackageOwners[], feedId = FEED): Promise<void> {
+    await this.backend.setOwners(feedId, owners);
     await this.backend.flush();
   }
 
@@ -569,7 +580,7 @@ function fields(make: () => Promise<SearchBackendUnderTest>): void {
     expect((await h.ids('version:1.0.0')).length).toBe(ALL_BY_DOWNLOADS.length - 1);
   });
 
-  it('owner: and owners: match nothing (no owners yet)', async () => {
+  it('owner: and owners: match nothing when no document has that owner', async () => {
     expect(await h.search('owner:contoso')).toEqual({ totalHits: 0, hits: [] });
     expect(await h.search('owners:someone json')).toEqual({ totalHits: 0, hits: [] });
   });
@@ -928,6 +939,73 @@ function downloads(make: () => Promise<SearchBackendUnderTest>): void {
     await h.setDownloads([{ lowerId: 'beta.json', versions: { '1.0.0': 5_000_000_000 } }]);
     const [hit] = (await h.search('packageid:beta.json')).hits;
     expect(hit?.totalDownloads).toBe(5_000_000_000);
+  });
+}
+
+function owners(make: () => Promise<SearchBackendUnderTest>): void {
+  const h = new Harness(make);
+  beforeAll(async () => {
+    await h.seed([
+      { id: 'Contoso.Core', description: 'Core library', owners: ['contoso'], downloads: { '1.0.0': 30 } },
+      { id: 'Contoso.Json', description: 'Json for Contoso', owners: ['contoso', 'fabrikam'], downloads: { '1.0.0': 20 } },
+      { id: 'Fabrikam.Json', description: 'Json for Fabrikam', owners: ['fabrikam'], downloads: { '1.0.0': 10 } },
+      { id: 'Unowned.Json', description: 'Nobody in particular' },
+    ]);
+  });
+
+  it('returns the owners given with the documents, sorted, in every variant', async () => {
+    const [hit] = (await h.search('packageid:Contoso.Json')).hits;
+    expect(hit?.document.owners).toEqual(['contoso', 'fabrikam']);
+    const [prerelease] = (await h.search('packageid:Contoso.Json', { variant: 'semver2-prerelease' })).hits;
+    expect(prerelease?.document.owners).toEqual(['contoso', 'fabrikam']);
+    expect((await h.search('packageid:Unowned.Json')).hits[0]?.document.owners).toEqual([]);
+  });
+
+  it('owner: matches an owner name exactly, in any case; owners: is the same field', async () => {
+    expect(await h.ids('owner:contoso')).toEqual(['Contoso.Core', 'Contoso.Json']);
+    expect(await h.ids('owner:FABRIKAM')).toEqual(['Contoso.Json', 'Fabrikam.Json']);
+    expect(await h.ids('owners:fabrikam')).toEqual(['Contoso.Json', 'Fabrikam.Json']);
+    expect(await h.ids('owner:contos')).toEqual([]);
+    expect(await h.ids('owner:%')).toEqual([]);
+    expect(await h.ids('owner:_ontoso')).toEqual([]);
+  });
+
+  it('combines owner: with free terms and other fields (AND), and counts what it matches', async () => {
+    expect(await h.ids('owner:fabrikam json')).toEqual(['Contoso.Json', 'Fabrikam.Json']);
+    expect(await h.ids('owner:fabrikam id:fabrikam')).toEqual(['Fabrikam.Json']);
+    expect(await h.ids('owner:contoso owner:fabrikam')).toEqual(['Contoso.Json']);
+    expect((await h.search('owner:contoso', { take: 1 })).totalHits).toBe(2);
+  });
+
+  it('setOwners replaces the owners of an id in every variant, and owner: follows', async () => {
+    await h.setOwners([{ lowerId: 'unowned.json', owners: ['wingtip', 'adatum'] }]);
+    expect((await h.search('packageid:unowned.json')).hits[0]?.document.owners).toEqual(['adatum', 'wingtip']);
+    expect((await h.search('packageid:unowned.json', { variant: 'semver2-stable' })).hits[0]?.document.owners).toEqual(['adatum', 'wingtip']);
+    expect(await h.ids('owner:wingtip')).toEqual(['Unowned.Json']);
+
+    await h.setOwners([{ lowerId: 'contoso.json', owners: ['contoso'] }]);
+    expect(await h.ids('owner:fabrikam')).toEqual(['Fabrikam.Json']);
+    expect(await h.ids('owner:contoso')).toEqual(['Contoso.Core', 'Contoso.Json']);
+  });
+
+  it('setOwners keeps the rest of the document and its downloads, ignores ids not in the index, and the last entry of an id wins', async () => {
+    await h.setOwners([
+      { lowerId: 'ghost.package', owners: ['contoso'] },
+      { lowerId: 'fabrikam.json', owners: ['first'] },
+      { lowerId: 'fabrikam.json', owners: ['second'] },
+    ]);
+    const [hit] = (await h.search('packageid:fabrikam.json')).hits;
+    expect(hit?.document).toEqual({ ...makeDocument({ id: 'Fabrikam.Json', description: 'Json for Fabrikam' }, DEFAULT_VARIANT), owners: ['second'] });
+    expect(hit?.totalDownloads).toBe(10);
+    expect(await h.ids('owner:first')).toEqual([]);
+    expect(await h.ids('packageid:ghost.package')).toEqual([]);
+    await expect(h.setOwners([])).resolves.toBeUndefined();
+  });
+
+  it('a replacePackage writes the owners its documents carry', async () => {
+    await h.replace('contoso.core', everyVariant({ id: 'Contoso.Core', description: 'Core library', owners: ['northwind'] }));
+    expect(await h.ids('owner:northwind')).toEqual(['Contoso.Core']);
+    expect(await h.ids('owner:contoso')).toEqual(['Contoso.Json']);
   });
 }
 

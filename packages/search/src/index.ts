@@ -7,6 +7,7 @@ export type {
   AutocompleteIdsOptions,
   AutocompleteVersionsOptions,
   DownloadTotals,
+  PackageOwners,
   ParsedQuery,
   SearchBackend,
   SearchDocument,
@@ -32,4 +33,4 @@ export { MAX_QUERY_TERMS, MAX_TERM_LENGTH, parseSearchQuery } from './query-pars
 export { cleanQueryText, MAX_QUERY_LENGTH } from './text.js';
 export { tokenizeId } from './tokenize.js';
 export { createMemorySearchBackend } from './memory-backend.js';
-export { assertDocumentsOf } from './check-documents.js';
+export { assertDocumentsOf, sortedOwners } from './check-documents.js';

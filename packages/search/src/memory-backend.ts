@@ -1,6 +1,7 @@
-import { assertDocumentsOf } from './check-documents.js';
+import { assertDocumentsOf, sortedOwners } from './check-documents.js';
 import type {
   DownloadTotals,
+  PackageOwners,
   ParsedQuery,
   SearchBackend,
   SearchDocument,
@@ -109,7 +110,7 @@ export function createMemorySearchBackend(): SearchBackend {
         if (document.lowerId !== lowerId) {
           throw new Error(`A document of "${document.lowerId}" was given to replace "${lowerId}".`);
         }
-        byVariant.set(document.variant, toEntry(structuredClone(document)));
+        byVariant.set(document.variant, toEntry({ ...structuredClone(document), owners: sortedOwners(document.owners) }));
       }
       feed.documents.set(lowerId, byVariant);
     },
@@ -118,6 +119,13 @@ export function createMemorySearchBackend(): SearchBackend {
       const feed = feedOf(feedId);
       for (const total of totals) {
         if (feed.documents.has(total.lowerId)) feed.downloads.set(total.lowerId, { ...total.versions });
+      }
+    },
+
+    async setOwners(feedId: number, owners: PackageOwners[]): Promise<void> {
+      const feed = feedOf(feedId);
+      for (const entry of owners) {
+        for (const stored of feed.documents.get(entry.lowerId)?.values() ?? []) stored.document.owners = sortedOwners(entry.owners);
       }
     },
 
@@ -251,7 +259,7 @@ function matchField(entry: Entry, field: keyof ParsedQuery['fields'], value: str
     case 'authors':
       return entry.authors.some((author) => containsRun(author, valueWords));
     case 'owners':
-      return false;
+      return entry.document.owners.includes(value.toLowerCase());
   }
 }
 

@@ -67,6 +67,11 @@ export interface SearchDocument {
   packageTypes: string[];
   /** ISO timestamp of the newest commit among the id's items (for debugging and determinism). */
   lastCommitTimestamp: string;
+  /**
+   * The id's owners (nucat's owner names: lowercase, sorted). Not catalog data: the search projection
+   * reads them when it builds the documents, and {@link SearchBackend.setOwners} changes them later.
+   */
+  owners: string[];
 }
 
 /** Canonical field names of the query syntax. */
@@ -121,6 +126,13 @@ export interface DownloadTotals {
   versions: Record<string, number>;
 }
 
+/** The owners of one id. */
+export interface PackageOwners {
+  lowerId: string;
+  /** Owner names (lowercase); stored sorted. */
+  owners: string[];
+}
+
 /** Options of {@link SearchBackend.autocompleteIds}. */
 export interface AutocompleteIdsOptions {
   prefix: string;
@@ -146,6 +158,8 @@ export interface SearchBackend {
   replacePackage(feedId: number, lowerId: string, documents: SearchDocument[]): Promise<void>;
   /** Sets absolute download counts for ids (ids not in the index are ignored). */
   setDownloads(feedId: number, totals: DownloadTotals[]): Promise<void>;
+  /** Replaces the owners of ids in every variant (ids not in the index are ignored; the last entry of an id wins). */
+  setOwners(feedId: number, owners: PackageOwners[]): Promise<void>;
   /**
    * Ranking: exact id match first, then id prefix / id token matches, then matches in
    * title/tags/description/authors/summary, then totalDownloads; ties by lowerId. Empty query =

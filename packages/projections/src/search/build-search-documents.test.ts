@@ -1,6 +1,6 @@
 import { createFeedUrls, type PackageDetailsData } from '@nucat/catalog';
 import { lowerNormalizedVersion, parseVersion } from '@nucat/nuget';
-import type { SearchDocument, SearchVariant } from '@nucat/search';
+import { SEARCH_VARIANTS, type SearchDocument, type SearchVariant } from '@nucat/search';
 import { describe, expect, it } from 'vitest';
 import { buildSearchDocuments, type SearchLeafInput } from './build-search-documents.js';
 import { InvalidSearchInputError } from './errors.js';
@@ -194,7 +194,13 @@ describe('buildSearchDocuments', () => {
         projectUrl: 'https://contoso.test/widgets',
         packageTypes: ['DotnetTool', 'Template'],
         lastCommitTimestamp: '2025-03-01T10:00:00.007Z',
+        owners: [],
       } satisfies SearchDocument);
+    });
+
+    it('carries the owners it is given, lowercase and sorted, in every variant', () => {
+      const documents = buildSearchDocuments({ lowerId: 'contoso.widgets', leaves: [leaf('1.0.0', 1), leaf('2.0.0-beta', 2)], urls, owners: ['Fabrikam', 'contoso', 'fabrikam'] });
+      expect(documents.map((d) => [d.variant, d.owners])).toEqual(SEARCH_VARIANTS.map((variant) => [variant, ['contoso', 'fabrikam']]));
     });
 
     it('uses "" for absent text and URLs and Dependency as the default package type', () => {

@@ -9,7 +9,7 @@ import {
   toLowerId,
   type NuGetVersion,
 } from '@nucat/nuget';
-import { SEARCH_VARIANTS, type SearchDocument, type SearchVariant } from '@nucat/search';
+import { SEARCH_VARIANTS, sortedOwners, type SearchDocument, type SearchVariant } from '@nucat/search';
 import { packageIconUrl, packageLicenseUrl } from '../shared/package-urls.js';
 import { InvalidSearchInputError } from './errors.js';
 
@@ -43,6 +43,7 @@ const DEFAULT_PACKAGE_TYPE = 'Dependency';
  * - A variant's metadata comes from its latest passing version in NuGet order; `versions` lists
  *   every passing version ascending.
  * - `iconUrl` and `licenseUrl` follow the registration `catalogEntry` rules.
+ * - `owners` are the given owner names (not catalog data), lowercase and sorted; none when not given.
  *
  * @see https://learn.microsoft.com/en-us/nuget/api/search-query-service-resource#search-result
  * @returns 0 to 4 documents, in the order of `SEARCH_VARIANTS`; `[]` means "remove the id".
@@ -50,7 +51,7 @@ const DEFAULT_PACKAGE_TYPE = 'Dependency';
  *   match its data.
  * @throws InvalidVersionError (from `@nucat/nuget`) when a leaf's version does not parse.
  */
-export function buildSearchDocuments(input: { lowerId: string; leaves: SearchLeafInput[]; urls: FeedUrls }): SearchDocument[] {
+export function buildSearchDocuments(input: { lowerId: string; leaves: SearchLeafInput[]; urls: FeedUrls; owners?: readonly string[] }): SearchDocument[] {
   const leaves = prepareLeaves(input.lowerId, input.leaves);
   if (leaves.length === 0) return [];
   // The newest commit among all of the id's leaves, unlisted ones included: unlisting changes the documents.
@@ -61,7 +62,7 @@ export function buildSearchDocuments(input: { lowerId: string; leaves: SearchLea
   for (const variant of SEARCH_VARIANTS) {
     const passing = listed.filter((leaf) => passes(leaf, variant));
     if (passing.length === 0) continue;
-    documents.push(buildDocument(input.lowerId, variant, passing, lastCommit, input.urls));
+    documents.push({ ...buildDocument(input.lowerId, variant, passing, lastCommit, input.urls), owners: sortedOwners(input.owners ?? []) });
   }
   return documents;
 }
@@ -110,7 +111,7 @@ function prepareLeaves(lowerId: string, inputs: SearchLeafInput[]): Leaf[] {
   return [...byVersion.values()].sort((a, b) => compareVersions(a.version, b.version));
 }
 
-function buildDocument(lowerId: string, variant: SearchVariant, passing: Leaf[], lastCommit: Date, urls: FeedUrls): SearchDocument {
+function buildDocument(lowerId: string, variant: SearchVariant, passing: Leaf[], lastCommit: Date, urls: FeedUrls): Omit<SearchDocument, 'owners'> {
   const latest = passing[passing.length - 1]!;
   const data = latest.input.data;
   const packageTypes = unique((data.packageTypes ?? []).map((type) => type.name).filter((name) => name !== ''));

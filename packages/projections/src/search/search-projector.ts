@@ -9,6 +9,8 @@ export interface SearchProjectorOptions {
   feedId: number;
   urls: FeedUrls;
   loadLatestItems(lowerId: string): Promise<CatalogItem[]>;
+  /** The id's owner names (not catalog data); none when not given. */
+  loadOwners?(lowerId: string): Promise<readonly string[]>;
 }
 
 /**
@@ -24,7 +26,8 @@ export function createSearchProjector(options: SearchProjectorOptions) {
       const leaves = items
         .filter((i) => i.type === 'PackageDetails')
         .map((i) => ({ lowerVersion: i.lowerVersion, commitTimestamp: i.commitTimestamp, data: i.data as PackageDetailsData }));
-      const documents = buildSearchDocuments({ lowerId, leaves, urls });
+      const owners = (await options.loadOwners?.(lowerId)) ?? [];
+      const documents = buildSearchDocuments({ lowerId, leaves, urls, owners });
       await backend.replacePackage(feedId, lowerId, documents);
       return { written: documents.length, deleted: documents.length === 0 ? 1 : 0 };
     },

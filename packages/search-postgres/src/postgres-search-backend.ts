@@ -193,7 +193,10 @@ export function createPostgresSearchBackend(options: PostgresSearchBackendOption
           UPDATE search_documents AS s
              SET downloads = t.downloads, total_downloads = t.total, updated_at = now()
             FROM jsonb_to_recordset(${chunk}::jsonb) AS t(lower_id text, downloads jsonb, total bigint)
-           WHERE s.feed_id = ${feedId} AND s.lower_id = t.lower_id`.execute(db);
+           WHERE s.feed_id = ${feedId} AND s.lower_id = t.lower_id
+             -- The sync sends an id again for a while after it changed: rewriting a wide row (and its
+             -- index entries) with the same counts would only bloat the table.
+             AND (s.total_downloads IS DISTINCT FROM t.total OR s.downloads IS DISTINCT FROM t.downloads)`.execute(db);
       }
     },
 

@@ -246,6 +246,20 @@ describe('postgres search backend (PostgreSQL specifics)', () => {
     expect(hits.map((h) => [h.document.version, h.totalDownloads, h.downloads])).toEqual([['2.0.0', 42, { '1.0.0': 40, '0.9.0': 2 }]]);
   });
 
+  it('writes no new row version when download counts or owners are set to what they already are', async () => {
+    const backend = createPostgresSearchBackend({ db });
+    await backend.replacePackage(FEED, 'contoso.widgets', [doc('Contoso.Widgets')]);
+    await backend.setDownloads(FEED, [{ lowerId: 'contoso.widgets', versions: { '1.0.0': 40 } }]);
+    await backend.setOwners(FEED, [{ lowerId: 'contoso.widgets', owners: ['contoso'] }]);
+    const version = async () => (await sql<{ xmin: string }>`SELECT xmin::text AS xmin FROM search_documents WHERE lower_id = 'contoso.widgets'`.execute(db)).rows[0]?.xmin;
+    const before = await version();
+    await backend.setDownloads(FEED, [{ lowerId: 'contoso.widgets', versions: { '1.0.0': 40 } }]);
+    await backend.setOwners(FEED, [{ lowerId: 'contoso.widgets', owners: ['contoso'] }]);
+    expect(await version()).toBe(before);
+    await backend.setDownloads(FEED, [{ lowerId: 'contoso.widgets', versions: { '1.0.0': 41 } }]);
+    expect(await version()).not.toBe(before);
+  });
+
   it('starts an id new to the index from the package_downloads counters', async () => {
     const backend = createPostgresSearchBackend({ db });
     await db

@@ -28,8 +28,13 @@ for app in read-api publish-api worker; do
   node "apps/$app/dist/main.js" >>"$NUCAT_DATA_DIR/logs/$app.log" 2>&1 &
   pids+=($!)
 done
-for url in "$NUCAT_PUBLIC_URL/health" "$NUCAT_PUBLISH_URL/health"; do
-  for _ in $(seq 1 100); do curl -fsS "$url" >/dev/null 2>&1 && break; sleep 0.1; done
+# Everything answers before the URL and key are printed: the two APIs, and the worker's operations
+# server (unless NUCAT_WORKER_PORT=0 turns it off). A slow machine gets 30 s per app.
+health=("$NUCAT_PUBLIC_URL/health" "$NUCAT_PUBLISH_URL/health")
+worker_port="${NUCAT_WORKER_PORT:-5002}"
+[ "$worker_port" = 0 ] || health+=("http://${NUCAT_HOST:-127.0.0.1}:$worker_port/health")
+for url in "${health[@]}"; do
+  for _ in $(seq 1 300); do curl -fsS "$url" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -fsS "$url" >/dev/null || { echo "nucat: $url did not come up; see $NUCAT_DATA_DIR/logs" >&2; exit 1; }
 done
 

@@ -8,7 +8,7 @@
  * seen there waits out the block; no credentials at all is never rate-limited (it costs nothing).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { findFeedId } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createMetrics } from '@nucat/http';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, type TestDatabase } from '@nucat/testing';
+import { buildNupkg, createTestDatabase, type TestDatabase, requestFrom, type HttpReply } from '@nucat/testing';
 import { createPublishApp } from '../src/index.js';
 
 const MAX_FAILURES = 5;
@@ -33,7 +33,6 @@ let server: Server;
 let base: string;
 let adminKey: string;
 const metrics = createMetrics({ app: 'publish-api', processMetrics: false });
-const agents: Agent[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -59,7 +58,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const agent of agents) agent.destroy();
   server?.closeAllConnections();
   if (server) await new Promise((resolve) => server.close(resolve));
   await db?.destroy();
@@ -68,27 +66,9 @@ afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 /** One request from source address `from` (127.0.0.x). */
-function send(from: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
-  const agent = new Agent({ keepAlive: false });
-  agents.push(agent);
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { method, headers: { ...headers, ...(body ? { 'Content-Length': String(body.length) } : {}) }, localAddress: from, agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const send = (from: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<HttpReply> =>
+  requestFrom(from, `${base}${path}`, { method, headers, ...(body ? { body } : {}) });
 
 /** Unlist of a version that does not exist: checks the key, then answers 404 (valid key) or 403. */
 const unlist = (from: string, key: string) => send(from, 'DELETE', '/v3/package/Contoso.Nothing/1.0.0', { 'X-NuGet-ApiKey': key });
@@ -98,7 +78,7 @@ const wrongSecret = () => `${adminKey.slice(0, -4)}zzzz`;
 describe('#22 rate-limited failed key checks: publish API', () => {
   it('#22 rate-limited failed key checks: after 5 refused keys from one address the next gets 429 with Retry-After, the same for an unknown key and a wrong secret', async () => {
     const from = '127.0.0.11';
-    const refusals: Reply[] = [];
+    const refusals: HttpReply[] = [];
     for (let i = 0; i < MAX_FAILURES; i += 1) refusals.push(await unlist(from, i % 2 === 0 ? unknownKey : wrongSecret()));
     expect(refusals.map((r) => r.status)).toEqual(Array(MAX_FAILURES).fill(403));
     // "No such key" and "wrong secret": one body.

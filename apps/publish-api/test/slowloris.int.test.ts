@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +21,7 @@ import { findFeedId } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createLimitedServer, serverLimitStats, type ServerLimits } from '@nucat/http';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { buildNupkg, createTestDatabase, type TestDatabase } from '@nucat/testing';
+import { buildNupkg, createTestDatabase, type TestDatabase, openRawConnection, type RawConnection } from '@nucat/testing';
 import { createPublishApp } from '../src/index.js';
 
 const LIMITS: ServerLimits = {
@@ -71,22 +71,11 @@ afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-interface Raw {
-  socket: Socket;
-  received: () => string;
-  closed: Promise<void>;
-}
-
-async function open(to = port): Promise<Raw> {
-  const socket = connect(to, '127.0.0.1');
-  sockets.push(socket);
-  let data = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (data += chunk));
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  await new Promise((resolve) => socket.once('connect', resolve));
-  return { socket, received: () => data, closed };
+/** A raw connection to the server (or another port), closed after all tests. */
+async function open(to = port): Promise<RawConnection> {
+  const raw = await openRawConnection(to);
+  sockets.push(raw.socket);
+  return raw;
 }
 
 /** Writes `bytes` in pieces of `size` every `everyMs`, until done or the connection is closed. */

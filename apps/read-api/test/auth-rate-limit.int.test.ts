@@ -10,7 +10,7 @@
  * rate-limited.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { createFeedUrls, findFeedId } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createAuthFailureLimiter, createMetrics } from '@nucat/http';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { createTestDatabase, type TestDatabase } from '@nucat/testing';
+import { createTestDatabase, type TestDatabase, requestFrom, type HttpReply } from '@nucat/testing';
 import { createReadApp } from '../src/index.js';
 
 const MAX_FAILURES = 5;
@@ -37,7 +37,6 @@ let server: Server;
 let base: string;
 let readKey: string;
 const metrics = createMetrics({ app: 'read-api', processMetrics: false });
-const agents: Agent[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -65,7 +64,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const agent of agents) agent.destroy();
   server?.closeAllConnections();
   if (server) await new Promise((resolve) => server.close(resolve));
   await db?.destroy();
@@ -74,26 +72,7 @@ afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function get(from: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  const agent = new Agent({ keepAlive: false });
-  agents.push(agent);
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers, localAddress: from, agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (from: string, path: string, headers: Record<string, string> = {}): Promise<HttpReply> => requestFrom(from, `${base}${path}`, { headers });
 
 const basic = (password: string) => ({ Authorization: `Basic ${Buffer.from(`ci:${password}`).toString('base64')}` });
 const unknownKey = `nucat_0123456789abcdef_${'u'.repeat(43)}`;
@@ -102,7 +81,7 @@ const wrongSecret = () => `${readKey.slice(0, -4)}zzzz`;
 describe('#22 rate-limited failed key checks: private read feed', () => {
   it('#22 rate-limited failed key checks: after 5 refused Basic passwords from one address the next gets 429 with Retry-After, the same for an unknown key and a wrong secret', async () => {
     const from = '127.0.0.21';
-    const refusals: Reply[] = [];
+    const refusals: HttpReply[] = [];
     for (let i = 0; i < MAX_FAILURES; i += 1) refusals.push(await get(from, PATH, basic(i % 2 === 0 ? unknownKey : wrongSecret())));
     expect(refusals.map((r) => r.status)).toEqual(Array(MAX_FAILURES).fill(401));
     expect(new Set(refusals.map((r) => r.body)).size).toBe(1); // no such key = wrong secret

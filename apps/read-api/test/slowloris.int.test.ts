@@ -5,7 +5,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +15,7 @@ import { createFeedUrls } from '@nucat/catalog';
 import { createDb, type Db } from '@nucat/db';
 import { createLimitedServer, type ServerLimits } from '@nucat/http';
 import { createFilesystemBlobStore, type BlobStore } from '@nucat/storage';
-import { REFUSING_PORT } from '@nucat/testing';
+import { REFUSING_PORT, openRawConnection, type RawConnection } from '@nucat/testing';
 import { createReadApp } from '../src/index.js';
 
 const LIMITS: ServerLimits = {
@@ -58,22 +58,11 @@ afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-interface Raw {
-  socket: Socket;
-  received: () => string;
-  closed: Promise<void>;
-}
-
-async function open(to = port): Promise<Raw> {
-  const socket = connect(to, '127.0.0.1');
-  sockets.push(socket);
-  let data = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (data += chunk));
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  await new Promise((resolve) => socket.once('connect', resolve));
-  return { socket, received: () => data, closed };
+/** A raw connection to the server (or another port), closed after all tests. */
+async function open(to = port): Promise<RawConnection> {
+  const raw = await openRawConnection(to);
+  sockets.push(raw.socket);
+  return raw;
 }
 
 async function trickle(socket: Socket, text: string, everyMs: number): Promise<number> {

@@ -4,12 +4,13 @@
  * through `createOpsServer`'s `limits`; the defaults are OPS_SERVER_LIMITS.
  */
 import type { Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createReadinessProbe } from '@nucat/http';
+import { openRawConnection } from '@nucat/testing';
 import { OPS_SERVER_LIMITS, createOpsServer, listenOpsServer } from '../src/ops-server.js';
 
 const servers: Server[] = [];
@@ -32,12 +33,7 @@ describe('#2 slowloris: the worker ops server', () => {
     servers.push(server);
     const { port } = (await listenOpsServer(server, 0, '127.0.0.1')) as AddressInfo;
 
-    const socket = connect(port, '127.0.0.1');
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const { socket, received, closed } = await openRawConnection(port);
     const request = `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Padding: ${'p'.repeat(200)}\r\n\r\n`;
     const trickling = (async () => {
       for (const char of request) {
@@ -50,6 +46,6 @@ describe('#2 slowloris: the worker ops server', () => {
     expect(health.status).toBe(200);
     await Promise.race([closed, sleep(10_000).then(() => Promise.reject(new Error('not closed within 10 s')))]);
     await trickling;
-    expect(received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
   });
 });

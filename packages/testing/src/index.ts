@@ -9,3 +9,4 @@ export { REFUSING_PORT } from './refusing-port.js';
 export { waitFor, WaitTimeoutError } from './wait-for.js';
 export type { WaitForOptions } from './wait-for.js';
 export { writeZip, nuspecXml, PNG, type ZipEntrySpec, type ZipSpec } from './zip-writer.js';
+export { openRawConnection, requestFrom, type HttpReply, type RawConnection } from './raw-http.js';

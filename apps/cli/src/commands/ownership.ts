@@ -8,7 +8,7 @@ import {
   removeOwner,
   reserveIdPattern,
 } from '@nucat/auth';
-import { openFeedContext } from './mirror.js';
+import { openFeedContext, type FeedContext } from './mirror.js';
 
 /** Usage lines of the owners command, for the CLI's help. */
 export const OWNERS_USAGE = `  owners list <id>                      the owners of a package id (any casing) and the casing it was claimed with
@@ -32,8 +32,7 @@ export async function runOwnersCommand(args: string[]): Promise<number> {
   const [sub, id, owner, ...extra] = args;
   const usage = (message: string) => new Error(`${message}\n\n${OWNERS_USAGE}`);
   if (!id || extra.length > 0) throw usage(`owners ${sub ?? ''} needs a package id`);
-  const feed = await openFeedContext(2);
-  try {
+  return onFeed(async (feed) => {
     switch (sub) {
       case 'list': {
         if (owner !== undefined) throw usage('owners list takes only <id>');
@@ -56,15 +55,7 @@ export async function runOwnersCommand(args: string[]): Promise<number> {
       default:
         throw usage(`unknown owners command '${sub ?? ''}'`);
     }
-  } catch (error) {
-    if (error instanceof OwnershipChangeError) {
-      process.stderr.write(`nucat: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
-  } finally {
-    await feed.close();
-  }
+  });
 }
 
 /**
@@ -75,8 +66,7 @@ export async function runPrefixesCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({ args: rest, options: { owner: { type: 'string' } }, allowPositionals: true });
   const usage = (message: string) => new Error(`${message}\n\n${PREFIXES_USAGE}`);
-  const feed = await openFeedContext(2);
-  try {
+  return onFeed(async (feed) => {
     switch (sub) {
       case 'reserve': {
         const [pattern, ...extra] = positionals;
@@ -109,6 +99,14 @@ export async function runPrefixesCommand(args: string[]): Promise<number> {
       default:
         throw usage(`unknown prefixes command '${sub ?? ''}'`);
     }
+  });
+}
+
+/** Runs a command on the local feed, then closes it; a refused ownership change prints why and exits 1. */
+async function onFeed(work: (feed: FeedContext) => Promise<number>): Promise<number> {
+  const feed = await openFeedContext(2);
+  try {
+    return await work(feed);
   } catch (error) {
     if (error instanceof OwnershipChangeError) {
       process.stderr.write(`nucat: ${error.message}\n`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { advanceCursor, getCursor, readCatalogBatchEnd } from '@nucat/catalog';
+import { advanceCursor, getCursor, getCursorState, readCatalogBatchEnd } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
 import {
@@ -27,6 +27,8 @@ export interface ProjectIdsJobData {
   /** ISO timestamp: the last commit of the batch (the cursor after it). */
   to: string;
   lowerIds: string[];
+  /** The cursor's run when the batch was scheduled (absent in chunks of older versions). */
+  runId?: string;
 }
 
 /** The commits of a batch: after `from`, up to and including `to`. */
@@ -153,9 +155,19 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   queue.on('error', (err) => log.error({ err }, 'queue error'));
   flow.on('error', (err) => log.error({ err }, 'flow producer error'));
 
-  const currentCursor = async (): Promise<Date> => {
-    const row = await db.selectFrom('projection_cursors').select('cursor').where('feed_id', '=', feedId).where('projection', '=', cursorName).executeTakeFirst();
-    return row?.cursor ?? new Date(0);
+  const currentCursor = async (): Promise<{ cursor: Date; runId: string | undefined }> => {
+    const row = await db
+      .selectFrom('projection_cursors')
+      .select(['cursor', 'run_id'])
+      .where('feed_id', '=', feedId)
+      .where('projection', '=', cursorName)
+      .executeTakeFirst();
+    return { cursor: row?.cursor ?? new Date(0), runId: row?.run_id };
+  };
+  /** Whether a batch (from its job data) is the current one: the cursor is at its start, in its run. */
+  const isCurrent = async (batch: { from: Date; runId?: string | undefined }): Promise<boolean> => {
+    const now = await currentCursor();
+    return now.cursor.getTime() === batch.from.getTime() && (batch.runId === undefined || batch.runId === now.runId);
   };
 
   let scheduling = false;
@@ -163,16 +175,16 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   let closed = false;
 
   async function scheduleOnce(): Promise<void> {
-    const from = await getCursor(db, feedId, cursorName);
-    const jobId = batchJobId(feedId, from);
+    const { cursor: from, runId } = await getCursorState(db, feedId, cursorName);
+    const jobId = batchJobId(feedId, from, runId);
     const existing = await queue.getJob(jobId);
     if (existing) {
       const state = await existing.getState();
       if (state === 'completed') {
         // A completed batch has already moved the cursor past `from`, unless the cursor was set
-        // back since (a replay, or a restored database): then that batch is history, and keeping
-        // it would stall the projection until it expires. Its children go too, or they would
-        // count as done without projecting anything.
+        // back since without a new run (a restored database): then that batch is history, and
+        // keeping it would stall the projection until it expires. Its children go too, or they
+        // would count as done without projecting anything.
         if ((await getCursor(db, feedId, cursorName)).getTime() !== from.getTime()) return; // just finished
         log.info({ jobId }, 'cursor set back: replaying a batch done before');
         await existing.remove({ removeChildren: true });
@@ -187,7 +199,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
     const batch = await readBatchIds(db, feedId, from, batchSize, upTo);
     if (!batch) return;
     const { ids } = batch;
-    const data: AdvanceCursorJobData = { feedId, from: from.toISOString(), to: batch.to.toISOString(), ids: ids.length };
+    const data: AdvanceCursorJobData = { feedId, from: from.toISOString(), to: batch.to.toISOString(), ids: ids.length, runId };
     await flow.add({
       name: JOB_ADVANCE_CURSOR,
       queueName,
@@ -203,7 +215,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
       children: chunkIds(ids, concurrency).map((lowerIds) => ({
         name: JOB_PROJECT_IDS,
         queueName,
-        data: { feedId, from: from.toISOString(), to: data.to, lowerIds } satisfies ProjectIdsJobData,
+        data: { feedId, from: from.toISOString(), to: data.to, lowerIds, runId } satisfies ProjectIdsJobData,
         opts: {
           jobId: chunkJobId(feedId, from),
           attempts: 12,
@@ -242,7 +254,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
       async (job: Job) => {
         if (job.name === JOB_PROJECT_IDS) {
           const data = job.data as ProjectIdsJobData;
-          const batch = typeof data.to === 'string' ? { from: new Date(data.from), to: new Date(data.to) } : undefined;
+          const batch = typeof data.to === 'string' ? { from: new Date(data.from), to: new Date(data.to), runId: data.runId } : undefined;
           const started = performance.now();
           let skipped = false;
           await withIdLocks(connection, (lowerId) => idLockKey(prefix, projection, feedId, lowerId), data.lowerIds, async (lowerIds) => {
@@ -250,7 +262,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
             // A chunk runs only while its batch is the current one: its parent then waits for it, so the
             // cursor cannot move during the run. A chunk of a batch already done (a second scheduler's
             // copy, added after the first copy had finished) would write an older state over a newer one.
-            if (skipped || (batch && (await currentCursor()).getTime() !== batch.from.getTime())) {
+            if (skipped || (batch && !(await isCurrent(batch)))) {
               skipped = true;
               return;
             }
@@ -268,7 +280,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
         }
         if (job.name === JOB_ADVANCE_CURSOR) {
           const data = job.data as AdvanceCursorJobData;
-          const moved = await advanceCursor(db, feedId, cursorName, new Date(data.from), new Date(data.to));
+          const moved = await advanceCursor(db, feedId, cursorName, new Date(data.from), new Date(data.to), data.runId);
           log.info({ from: data.from, to: data.to, ids: data.ids, moved }, 'projected batch');
           // More commits may be waiting: look right away instead of at the next tick.
           setImmediate(() => schedule().catch((err) => log.error({ err }, 'schedule failed')));

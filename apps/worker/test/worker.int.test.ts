@@ -473,6 +473,49 @@ describe('worker', () => {
       expect(errors()).toEqual([]);
     });
 
+    it('#35 a batch delivered again after its cursor was reset cannot move the cursor past work the replay has not done', async () => {
+      const first = await startWorker({ batchSize: 1 });
+      await publish([{ id: 'Redelivered.Batch', version: '1.0.0' }]);
+      const stamp = await publish([{ id: 'Redelivered.Batch', version: '2.0.0' }]);
+      await waitForCursors(stamp);
+      // A replay on this Redis prefix, so the batch from the start is here, completed.
+      await resetCursor(db, FEED_ID, 'flatcontainer');
+      await waitForCursors(stamp, 30_000);
+      running.splice(running.indexOf(first), 1);
+      await first.close();
+
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const queue = new Queue(projectionQueueName('flatcontainer'), { connection, prefix: redis.prefix });
+      try {
+        const start = new Date(0).toISOString();
+        const batches = await queue.getJobs(['completed']);
+        const fromStart = batches.find((job) => job.name === JOB_ADVANCE_CURSOR && (job.data as AdvanceCursorJobData).from === start);
+        expect(fromStart, 'the completed batch from the start').toBeDefined();
+
+        // The trees are lost and the cursor set back; meanwhile BullMQ (at least once) delivers that batch
+        // again, as it does when the copy that ran it died after moving the cursor, before reporting it done.
+        await rm(join(root, 'flatcontainer'), { recursive: true, force: true });
+        await resetCursor(db, FEED_ID, 'flatcontainer');
+        await fromStart!.retry('completed');
+        await startWorker({ batchSize: 1 });
+        await waitFor(async () => (await fromStart!.getState()) === 'completed', { what: 'the redelivered batch to run' });
+        await waitForCursors(stamp, 30_000);
+      } finally {
+        await queue.close();
+        connection.disconnect();
+      }
+
+      // Every version the catalog names, including those of the first batch, is back in the flat container.
+      const versions = await db.selectFrom('catalog_items').select(['lower_id', 'lower_version']).where('feed_id', '=', FEED_ID).distinct().execute();
+      expect(versions.length).toBeGreaterThan(1);
+      const missing = [];
+      for (const { lower_id: id, lower_version: v } of versions) {
+        if (!(await store.stat(`flatcontainer/${id}/${v}/${id}.${v}.nupkg`))) missing.push(`${id} ${v}`);
+      }
+      expect(missing).toEqual([]);
+      expect(errors()).toEqual([]);
+    });
+
     it('replays the whole catalog each time a cursor is reset to the start', async () => {
       await startWorker();
       await publish([{ id: 'Replayed.One', version: '1.0.0' }]);

@@ -10,6 +10,7 @@ import * as appendFunction from './migrations/2026_11_21_2150_append_function.js
 import * as signatures from './migrations/2026_11_21_2200_signatures.js';
 import * as contentLeases from './migrations/2026_11_21_2300_content_leases.js';
 import * as searchOwners from './migrations/2026_11_21_2400_search_owners.js';
+import * as cursorRuns from './migrations/2026_11_22_0100_cursor_runs.js';
 
 /** Migrations are compiled into the package (no directory scanning), in name order. */
 const migrations: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_2200_signatures': signatures,
   '2026_11_21_2300_content_leases': contentLeases,
   '2026_11_21_2400_search_owners': searchOwners,
+  '2026_11_22_0100_cursor_runs': cursorRuns,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

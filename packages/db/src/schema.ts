@@ -81,6 +81,8 @@ export interface ProjectionCursorsTable {
   projection: string;
   cursor: Generated<Date>;
   updated_at: Generated<Date>;
+  /** The run the cursor belongs to: a new random id each time it is reset (a uuid). */
+  run_id: Generated<string>;
 }
 
 /**

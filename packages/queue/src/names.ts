@@ -24,11 +24,17 @@ export interface AdvanceCursorJobData {
   from: string;
   to: string;
   ids: number;
+  /** The cursor's run when the batch was scheduled (absent in batches of older versions). */
+  runId?: string;
 }
 
-/** Deterministic job ids, so duplicate schedules collapse into one job. */
-export function batchJobId(feedId: number, from: Date): string {
-  return `batch-${feedId}-${from.getTime()}`;
+/**
+ * Deterministic job ids, so duplicate schedules collapse into one job. A batch's id names the cursor's
+ * run too: after a reset, the replay's batches are new jobs, not the finished (or still running) jobs
+ * of the run before that started from the same cursor.
+ */
+export function batchJobId(feedId: number, from: Date, runId: string): string {
+  return `batch-${feedId}-${from.getTime()}-${runId}`;
 }
 export function idJobId(feedId: number, from: Date, lowerId: string): string {
   return `id-${feedId}-${from.getTime()}-${lowerId}`;

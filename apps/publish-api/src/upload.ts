@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -60,15 +60,26 @@ export async function receiveUpload(
   if (Number.isFinite(declared) && declared > options.maxBytes + 64 * 1024) throw new PayloadTooLargeError(options.maxBytes);
   await mkdir(options.tempDir, { recursive: true });
   const file = join(options.tempDir, `upload-${randomUUID()}.nupkg`);
-  const remove = () => rm(file, { force: true });
+  // A write stream that fails or is destroyed early may still be opening (creating) the file: removing
+  // the file before the stream has closed can leave it behind, created a moment after its removal.
+  const streams: WriteStream[] = [];
+  const openFile = () => {
+    const stream = createWriteStream(file);
+    streams.push(stream);
+    return stream;
+  };
+  const remove = async () => {
+    await Promise.all(streams.map(closed));
+    await rm(file, { force: true });
+  };
   const hash = createHash('sha512');
   const counter = { size: 0 };
   const contentType = String(req.headers['content-type'] ?? '');
   try {
     if (/^multipart\/form-data/i.test(contentType)) {
-      await receiveFirstPart(req, contentType, file, options.maxBytes, hash, counter);
+      await receiveFirstPart(req, contentType, openFile, options.maxBytes, hash, counter);
     } else if (contentType === '' || /^application\/(octet-stream|zip)/i.test(contentType)) {
-      await receiveRawBody(req, file, options.maxBytes, hash, counter);
+      await receiveRawBody(req, openFile, options.maxBytes, hash, counter);
     } else {
       throw new InvalidRequestError(`Unsupported Content-Type '${contentType.slice(0, 100)}': send multipart/form-data or application/octet-stream.`);
     }
@@ -80,14 +91,23 @@ export async function receiveUpload(
   }
 }
 
+/** Resolves once `stream` has closed, destroying it first if it is still open. */
+function closed(stream: WriteStream): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    stream.destroy();
+  });
+}
+
 /**
- * Streams a raw body to `file`. The request is piped rather than handed to `pipeline()`, which would
+ * Streams a raw body to a new file. The request is piped rather than handed to `pipeline()`, which would
  * destroy it on failure, and with it the socket: the client would see a reset instead of the 413.
  * On failure the request is drained instead, as for multipart, until the response closes the connection.
  */
 async function receiveRawBody(
   req: Readable,
-  file: string,
+  openFile: () => WriteStream,
   maxBytes: number,
   hash: ReturnType<typeof createHash>,
   counter: { size: number },
@@ -96,7 +116,7 @@ async function receiveRawBody(
   req.on('error', (err) => metered.destroy(err)); // client gone: fail the write below
   req.pipe(metered);
   try {
-    await pipeline(metered, createWriteStream(file));
+    await pipeline(metered, openFile());
   } catch (err) {
     req.unpipe(metered);
     req.resume();
@@ -107,7 +127,7 @@ async function receiveRawBody(
 function receiveFirstPart(
   req: Readable & { headers: Record<string, string | string[] | undefined> },
   contentType: string,
-  file: string,
+  openFile: () => WriteStream,
   maxBytes: number,
   hash: ReturnType<typeof createHash>,
   counter: { size: number },
@@ -134,7 +154,7 @@ function receiveFirstPart(
         stream.resume(); // only the first part is the package
         return;
       }
-      written = pipeline(stream, meter(maxBytes, hash, counter), createWriteStream(file));
+      written = pipeline(stream, meter(maxBytes, hash, counter), openFile());
       written.catch(fail);
     });
     bb.on('error', (err) => fail(err instanceof PayloadTooLargeError ? err : new InvalidRequestError(`Malformed multipart request: ${(err as Error).message}`)));

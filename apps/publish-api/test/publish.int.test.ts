@@ -11,6 +11,7 @@ import { Agent, createServer, request as httpRequest, type ClientRequest, type I
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey, type ApiKeyScope } from '@nucat/auth';
@@ -573,6 +574,19 @@ describe('size limit', () => {
 });
 
 describe('receiveUpload', () => {
+  it('#1 leaves no temp file behind when uploads are refused before their file is even open', async () => {
+    // The first chunk is over the limit, so the refusal races the opening of the temp file (on the
+    // libuv threadpool): the file must not appear after its removal. Hundreds at once make that race likely.
+    const refuseOne = async () => {
+      const req = Object.assign(new PassThrough(), { headers: { 'content-type': 'application/octet-stream' } });
+      const received = receiveUpload(req, { maxBytes: 1024, tempDir });
+      req.end(Buffer.alloc(16 * 1024, 1));
+      await expect(received).rejects.toBeInstanceOf(PayloadTooLargeError);
+    };
+    for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 200 }, refuseOne));
+    expect(await tempFiles()).toEqual([]);
+  });
+
   it('#1 does not destroy the request when a raw body is over the limit, so the 413 can still be sent', async () => {
     const outcome: { error?: unknown; requestAborted?: boolean } = {};
     const plain = createServer((req, res) => {

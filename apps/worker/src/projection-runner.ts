@@ -14,7 +14,7 @@ import {
   type ProjectIdJobData,
   type ProjectionName,
 } from '@nucat/queue';
-import { idLockKey, withIdLock, withIdLocks } from './id-lock.js';
+import { IdBusyError, idLockKey, withIdLock, withIdLocks } from './id-lock.js';
 
 /** Job name of a chunk of the ids of a batch. (`project-id` jobs, one id each, came from older versions.) */
 export const JOB_PROJECT_IDS = 'project-ids';
@@ -37,6 +37,11 @@ export interface BatchRange {
   to: Date;
 }
 
+/** Lifetime of the schedule lock (renewed while held; it frees itself when its holder dies). */
+const SCHEDULE_LOCK_TTL_MS = 10_000;
+/** How long a copy waits for another copy's schedule (a few milliseconds as a rule) before leaving it to the next tick. */
+const SCHEDULE_LOCK_WAIT_MS = 5_000;
+
 /** Most ids in one chunk job. */
 const MAX_IDS_PER_CHUNK = 125;
 
@@ -54,8 +59,9 @@ export function chunkIds(ids: readonly string[], lanes: number): string[][] {
 /**
  * A new id for every schedule: BullMQ counts a child whose id already exists as completed as done for
  * its new parent, so a reused id (a replay reaching a cursor value seen before, a second scheduler)
- * could move the cursor past work never done. Duplicate schedules of one batch collapse on the
- * parent's id; their extra children are harmless (see the stale-chunk check in the processor).
+ * could move the cursor past work never done. Copies schedule one at a time (the schedule lock), so a
+ * second copy finds the batch in flight instead of adding its own children to that parent: children
+ * added to a parent already running would keep it from finishing.
  */
 function chunkJobId(feedId: number, from: Date): string {
   return `ids-${feedId}-${from.getTime()}-${randomUUID()}`;
@@ -174,7 +180,23 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   let again = false;
   let closed = false;
 
+  const scheduleLockKey = `${prefix}:lock:schedule:${queueName}:${feedId}:${cursorName}`;
+
+  /**
+   * Schedules the next batch unless it is in flight, holding the schedule lock of this cursor: the
+   * look (is the batch there?) and the add must not interleave with another copy's, or both add it.
+   */
   async function scheduleOnce(): Promise<void> {
+    try {
+      await withIdLocks(connection, () => scheduleLockKey, [cursorName], scheduleLocked, { ttlMs: SCHEDULE_LOCK_TTL_MS, waitMs: SCHEDULE_LOCK_WAIT_MS });
+    } catch (error) {
+      // Another copy held it all that time (or died holding it): it schedules, or the next tick does.
+      if (!(error instanceof IdBusyError)) throw error;
+      log.debug({ cursor: cursorName }, 'another copy is scheduling');
+    }
+  }
+
+  async function scheduleLocked(): Promise<void> {
     const { cursor: from, runId } = await getCursorState(db, feedId, cursorName);
     const jobId = batchJobId(feedId, from, runId);
     const existing = await queue.getJob(jobId);

@@ -186,7 +186,14 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
    * Schedules the next batch unless it is in flight, holding the schedule lock of this cursor: the
    * look (is the batch there?) and the add must not interleave with another copy's, or both add it.
    */
+  let cursorCreated = false;
   async function scheduleOnce(): Promise<void> {
+    // The cursor exists (at the epoch) from the first schedule on, even while Redis is down: status
+    // pages and `/v3/cursors.json` then show the projection as behind rather than missing.
+    if (!cursorCreated) {
+      await getCursorState(db, feedId, cursorName);
+      cursorCreated = true;
+    }
     try {
       await withIdLocks(connection, () => scheduleLockKey, [cursorName], scheduleLocked, { ttlMs: SCHEDULE_LOCK_TTL_MS, waitMs: SCHEDULE_LOCK_WAIT_MS });
     } catch (error) {

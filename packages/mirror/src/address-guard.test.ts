@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createAddressGuard, isBlockedAddress, type LookupFn } from './address-guard.js';
+import type { LookupAddress } from 'node:dns';
+import { createAddressGuard, createGuardedLookup, isBlockedAddress, type LookupFn } from './address-guard.js';
 
 /** A resolver answering from a table, as DNS would. */
 function table(entries: Record<string, string[]>): LookupFn {
@@ -69,5 +70,43 @@ describe('#44 upstream: the address guard', () => {
     const open = createAddressGuard({ lookup, allowLinkLocal: true });
     await expect(open('http://169.254.169.254/')).resolves.toBeUndefined();
     await expect(open('http://metadata.feed.test/')).resolves.toBeUndefined();
+  });
+});
+
+describe('#44 upstream: the guarded lookup of connections', () => {
+  const lookup = table({
+    'metadata.feed.test': ['169.254.169.254'],
+    'dual.feed.test': ['10.0.0.7', 'fe80::1'],
+    'both.feed.test': ['10.0.0.7', '2001:db8::7'],
+  });
+  /** Calls a net.connect lookup the way Node.js does and returns what its callback got. */
+  const resolve = (fn: ReturnType<typeof createGuardedLookup>, host: string, options: { all?: boolean; family?: number } = {}) =>
+    new Promise<{ error: unknown; address: string | LookupAddress[]; family?: number | undefined }>((done) =>
+      fn(host, options, ((error: unknown, address: string | LookupAddress[], family?: number) => done({ error, address, family })) as never),
+    );
+
+  it('answers allowed names, one address or all of them, of the family asked for', async () => {
+    const guarded = createGuardedLookup({ lookup });
+    expect(await resolve(guarded, 'both.feed.test')).toMatchObject({ error: null, address: '10.0.0.7', family: 4 });
+    expect(await resolve(guarded, 'both.feed.test', { family: 6 })).toMatchObject({ error: null, address: '2001:db8::7', family: 6 });
+    expect(await resolve(guarded, 'both.feed.test', { all: true })).toMatchObject({
+      error: null,
+      address: [
+        { address: '10.0.0.7', family: 4 },
+        { address: '2001:db8::7', family: 6 },
+      ],
+    });
+  });
+
+  it('fails a name with any blocked address in its answer, and passes on resolver errors', async () => {
+    const guarded = createGuardedLookup({ lookup });
+    expect((await resolve(guarded, 'metadata.feed.test')).error).toMatchObject({ code: 'blocked_address', details: { host: 'metadata.feed.test', address: '169.254.169.254' } });
+    expect((await resolve(guarded, 'dual.feed.test', { all: true })).error).toMatchObject({ code: 'blocked_address', details: { address: 'fe80::1' } });
+    expect((await resolve(guarded, 'nowhere.feed.test')).error).toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('answers blocked addresses when told to allow them', async () => {
+    const open = createGuardedLookup({ lookup, allowLinkLocal: true });
+    expect(await resolve(open, 'metadata.feed.test')).toMatchObject({ error: null, address: '169.254.169.254', family: 4 });
   });
 });

@@ -1,5 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { BlockedAddressError } from './errors.js';
 
 /** Resolves a host name to its addresses (the shape of `dns.promises.lookup(host, { all: true })`). */
@@ -43,15 +43,24 @@ const defaultLookup: LookupFn = (hostname) => dnsLookup(hostname, { all: true, v
 /** How long a host's resolved addresses are reused (a mirror run asks the same host thousands of times). */
 const RESOLVED_TTL_MS = 30_000;
 
+/** The error for a request to `url` (or a connection to `host`) whose `host` is, or resolves to, the blocked `address`. */
+function blockedError(url: string | undefined, host: string, address: string): BlockedAddressError {
+  return new BlockedAddressError(
+    `refusing to ${url !== undefined ? `fetch ${url}` : `connect to ${host}`}: ${host === address ? 'it is' : `${host} resolves to`} ${address}, ` +
+      'a link-local or cloud metadata address (the mirror option allowLinkLocal, NUCAT_MIRROR_ALLOW_LINK_LOCAL=true, allows it)',
+    { ...(url !== undefined ? { url } : {}), host, address },
+  );
+}
+
 /**
  * Creates a check run before every request of a mirror or verify: it refuses a URL whose host is, or
  * resolves to, a blocked address (see {@link isBlockedAddress}) with {@link BlockedAddressError}.
  * A host that does not resolve is let through (the request then fails on its own, with its own error).
  * A host's addresses are reused for 30 s.
  *
- * The check resolves the name itself, before the request does: a host whose DNS answer changes
- * between the two (DNS rebinding) is not caught. Closing that gap needs the connection to reuse the
- * checked address (a custom `lookup` on the HTTP agent), which the global `fetch` does not offer.
+ * The check gives a clear error before anything is sent, and is the only check of a URL whose host is
+ * an IP address. A host name whose DNS answer changes after it (DNS rebinding) is caught where the
+ * connection is made: the HTTP client connects through {@link createGuardedLookup}.
  */
 export function createAddressGuard(options: AddressGuardOptions = {}): (url: string) => Promise<void> {
   if (options.allowLinkLocal === true) return async () => {};
@@ -80,12 +89,32 @@ export function createAddressGuard(options: AddressGuardOptions = {}): (url: str
       }
     }
     const blocked = addresses.find(isBlockedAddress);
-    if (blocked !== undefined) {
-      throw new BlockedAddressError(
-        `refusing to fetch ${url}: ${host === blocked ? 'it is' : `${host} resolves to`} ${blocked}, a link-local or cloud metadata address ` +
-          '(the mirror option allowLinkLocal, NUCAT_MIRROR_ALLOW_LINK_LOCAL=true, allows it)',
-        { url, host, address: blocked },
-      );
-    }
+    if (blocked !== undefined) throw blockedError(url, host, blocked);
+  };
+}
+
+/**
+ * A `lookup` for `net.connect` (and so for an HTTP agent) that resolves with `options.lookup` and
+ * fails with {@link BlockedAddressError} when any address of the answer is blocked: the address a
+ * connection is made to is the address that was checked, whatever the name resolved to before.
+ */
+export function createGuardedLookup(options: AddressGuardOptions = {}): LookupFunction {
+  const lookup = options.lookup ?? defaultLookup;
+  return (hostname, lookupOptions, callback) => {
+    const family = typeof lookupOptions.family === 'number' ? lookupOptions.family : lookupOptions.family === 'IPv6' ? 6 : lookupOptions.family === 'IPv4' ? 4 : 0;
+    lookup(hostname).then(
+      (answer) => {
+        const addresses = answer.filter((a) => family === 0 || a.family === family);
+        const blocked = options.allowLinkLocal === true ? undefined : addresses.find((a) => isBlockedAddress(a.address));
+        if (blocked !== undefined) return callback(blockedError(undefined, hostname, blocked.address), '', 0);
+        if (addresses.length === 0) {
+          const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname });
+          return callback(error, '', 0);
+        }
+        if (lookupOptions.all === true) return (callback as unknown as (err: null, all: { address: string; family: number }[]) => void)(null, addresses.map((a) => ({ address: a.address, family: a.family })));
+        callback(null, addresses[0]!.address, addresses[0]!.family);
+      },
+      (error: unknown) => callback(error as NodeJS.ErrnoException, '', 0),
+    );
   };
 }

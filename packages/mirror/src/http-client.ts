@@ -5,15 +5,19 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { createAddressGuard, type LookupFn } from './address-guard.js';
-import { MirrorSourceError } from './errors.js';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { createAddressGuard, createGuardedLookup, type LookupFn } from './address-guard.js';
+import { BlockedAddressError, MirrorSourceError } from './errors.js';
 
 /** The `fetch` the mirror uses (the global one unless a test or an app passes another). */
 export type FetchFn = typeof globalThis.fetch;
 
 /** Options of {@link createHttpClient}. */
 export interface HttpClientOptions {
-  /** @defaultValue globalThis.fetch */
+  /**
+   * @defaultValue undici's `fetch` over an agent that connects only to addresses its guarded lookup
+   * let through (see `createGuardedLookup`): what was checked is what is connected to.
+   */
   fetch?: FetchFn;
   /** Attempts per request for network errors, 5xx and 429. @defaultValue 3 */
   attempts?: number;
@@ -68,9 +72,35 @@ class RetryableError extends Error {}
 /** Bytes beyond the expected size: never retried. */
 class TooLargeError extends MirrorSourceError {}
 
+/**
+ * A `fetch` whose connections resolve host names through the address guard's lookup, at the moment
+ * they connect: a name that resolved to an allowed address for the check and to a metadata address a
+ * moment later (DNS rebinding) fails to connect with BlockedAddressError. Its keep-alive sockets do not
+ * hold the process open.
+ */
+function guardedFetch(options: Pick<HttpClientOptions, 'allowLinkLocal' | 'lookup'>): FetchFn {
+  const dispatcher = new Agent({
+    connect: {
+      lookup: createGuardedLookup({
+        ...(options.allowLinkLocal !== undefined ? { allowLinkLocal: options.allowLinkLocal } : {}),
+        ...(options.lookup ? { lookup: options.lookup } : {}),
+      }),
+    },
+  });
+  return ((input: string | URL, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as FetchFn;
+}
+
+/** The BlockedAddressError a failed fetch carries as its cause (or its cause's cause), if any. */
+function blockedCause(error: unknown): BlockedAddressError | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof BlockedAddressError) return e;
+  }
+  return undefined;
+}
+
 /** Creates an {@link HttpClient}. */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
-  const fetchFn = options.fetch ?? globalThis.fetch;
+  const fetchFn = options.fetch ?? guardedFetch(options);
   const attempts = options.attempts ?? 3;
   const jsonTimeoutMs = options.jsonTimeoutMs ?? 60_000;
   const downloadTimeoutMs = options.downloadTimeoutMs ?? 600_000;
@@ -103,6 +133,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       try {
         response = await fetchFn(current, { signal: AbortSignal.timeout(timeoutMs), headers: { Accept: 'application/json, */*' }, redirect: 'manual' });
       } catch (error) {
+        const blocked = blockedCause(error);
+        if (blocked) throw blocked;
         throw new RetryableError(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
       }
       if (![301, 302, 303, 307, 308].includes(response.status)) return response;

@@ -62,14 +62,10 @@ export async function receiveUpload(
   const file = join(options.tempDir, `upload-${randomUUID()}.nupkg`);
   // A write stream that fails or is destroyed early may still be opening (creating) the file: removing
   // the file before the stream has closed can leave it behind, created a moment after its removal.
-  const streams: WriteStream[] = [];
-  const openFile = () => {
-    const stream = createWriteStream(file);
-    streams.push(stream);
-    return stream;
-  };
+  let stream: WriteStream | undefined;
+  const openFile = () => (stream = createWriteStream(file));
   const remove = async () => {
-    await Promise.all(streams.map(closed));
+    if (stream) await closed(stream);
     await rm(file, { force: true });
   };
   const hash = createHash('sha512');

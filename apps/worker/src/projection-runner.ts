@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { advanceCursor, getCursor, getCursorState, readCatalogBatchEnd } from '@nucat/catalog';
+import { advanceCursor, getCursor, getCursorState, readCatalogBatchEnd, readCursorState } from '@nucat/catalog';
 import type { Logger } from '@nucat/config';
 import type { Db } from '@nucat/db';
 import {
@@ -161,19 +161,11 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   queue.on('error', (err) => log.error({ err }, 'queue error'));
   flow.on('error', (err) => log.error({ err }, 'flow producer error'));
 
-  const currentCursor = async (): Promise<{ cursor: Date; runId: string | undefined }> => {
-    const row = await db
-      .selectFrom('projection_cursors')
-      .select(['cursor', 'run_id'])
-      .where('feed_id', '=', feedId)
-      .where('projection', '=', cursorName)
-      .executeTakeFirst();
-    return { cursor: row?.cursor ?? new Date(0), runId: row?.run_id };
-  };
   /** Whether a batch (from its job data) is the current one: the cursor is at its start, in its run. */
   const isCurrent = async (batch: { from: Date; runId?: string | undefined }): Promise<boolean> => {
-    const now = await currentCursor();
-    return now.cursor.getTime() === batch.from.getTime() && (batch.runId === undefined || batch.runId === now.runId);
+    const now = await readCursorState(db, feedId, cursorName);
+    const cursor = now?.cursor ?? new Date(0);
+    return cursor.getTime() === batch.from.getTime() && (batch.runId === undefined || batch.runId === now?.runId);
   };
 
   let scheduling = false;
@@ -181,12 +173,12 @@ export function createProjectionRunner(options: ProjectionRunnerOptions) {
   let closed = false;
 
   const scheduleLockKey = `${prefix}:lock:schedule:${queueName}:${feedId}:${cursorName}`;
+  let cursorCreated = false;
 
   /**
    * Schedules the next batch unless it is in flight, holding the schedule lock of this cursor: the
    * look (is the batch there?) and the add must not interleave with another copy's, or both add it.
    */
-  let cursorCreated = false;
   async function scheduleOnce(): Promise<void> {
     // The cursor exists (at the epoch) from the first schedule on, even while Redis is down: status
     // pages and `/v3/cursors.json` then show the projection as behind rather than missing.

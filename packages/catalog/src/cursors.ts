@@ -14,6 +14,17 @@ export interface CursorState {
   runId: string;
 }
 
+/** The cursor of a projection and its run; undefined when the cursor does not exist yet. */
+export async function readCursorState(db: Db, feedId: number, projection: string): Promise<CursorState | undefined> {
+  const row = await db
+    .selectFrom('projection_cursors')
+    .select(['cursor', 'run_id'])
+    .where('feed_id', '=', feedId)
+    .where('projection', '=', projection)
+    .executeTakeFirst();
+  return row && { cursor: row.cursor, runId: row.run_id };
+}
+
 /** The cursor of a projection and its run, creating the cursor (at the epoch) when new. */
 export async function getCursorState(db: Db, feedId: number, projection: string): Promise<CursorState> {
   await db
@@ -21,13 +32,9 @@ export async function getCursorState(db: Db, feedId: number, projection: string)
     .values({ feed_id: feedId, projection })
     .onConflict((oc) => oc.doNothing())
     .execute();
-  const row = await db
-    .selectFrom('projection_cursors')
-    .select(['cursor', 'run_id'])
-    .where('feed_id', '=', feedId)
-    .where('projection', '=', projection)
-    .executeTakeFirstOrThrow();
-  return { cursor: row.cursor, runId: row.run_id };
+  const state = await readCursorState(db, feedId, projection);
+  if (!state) throw new Error(`projection cursor ${feedId}:${projection} vanished as it was created`);
+  return state;
 }
 
 /** The cursor of a projection (the last commit timestamp fully projected); epoch when new. */

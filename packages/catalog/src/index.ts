@@ -28,7 +28,7 @@ export {
   type CatalogBatch,
   type CatalogItemRow,
 } from './reader.js';
-export { getCursor, getCursorState, listCursors, advanceCursor, resetCursor, CURSOR_NOTIFY_CHANNEL, type CursorState } from './cursors.js';
+export { getCursor, getCursorState, readCursorState, listCursors, advanceCursor, resetCursor, CURSOR_NOTIFY_CHANNEL, type CursorState } from './cursors.js';
 export { packageContentKeys, type PackageContentKeys } from './content-keys.js';
 export { readProjectionLag, type CatalogLag, type ProjectionLag } from './projection-lag.js';
 export {

@@ -9,7 +9,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { createAddressGuard, createGuardedLookup, type LookupFn } from './address-guard.js';
 import { BlockedAddressError, MirrorSourceError } from './errors.js';
 
-/** The `fetch` the mirror uses (the global one unless a test or an app passes another). */
+/** The `fetch` the mirror uses (its guarded one unless a test or an app passes another). */
 export type FetchFn = typeof globalThis.fetch;
 
 /** Options of {@link createHttpClient}. */
@@ -81,10 +81,7 @@ class TooLargeError extends MirrorSourceError {}
 function guardedFetch(options: Pick<HttpClientOptions, 'allowLinkLocal' | 'lookup'>): FetchFn {
   const dispatcher = new Agent({
     connect: {
-      lookup: createGuardedLookup({
-        ...(options.allowLinkLocal !== undefined ? { allowLinkLocal: options.allowLinkLocal } : {}),
-        ...(options.lookup ? { lookup: options.lookup } : {}),
-      }),
+      lookup: createGuardedLookup(options),
     },
   });
   return ((input: string | URL, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as FetchFn;
@@ -105,10 +102,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const jsonTimeoutMs = options.jsonTimeoutMs ?? 60_000;
   const downloadTimeoutMs = options.downloadTimeoutMs ?? 600_000;
   const retryDelayMs = options.retryDelayMs ?? 250;
-  const guard = createAddressGuard({
-    ...(options.allowLinkLocal !== undefined ? { allowLinkLocal: options.allowLinkLocal } : {}),
-    ...(options.lookup ? { lookup: options.lookup } : {}),
-  });
+  const guard = createAddressGuard(options);
 
   async function withRetries<T>(url: string, run: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {

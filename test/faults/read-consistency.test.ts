@@ -18,7 +18,7 @@ import { buildNupkg, waitFor } from '@nucat/testing';
 import { startCli } from '../support/background.js';
 import { ConsistencyReader, type IdReading } from '../support/consistency.js';
 import { CursorWatch, lastCommitTimestamp, mapLimit, useFaultRig } from '../support/faults.js';
-import { describeResponse, flatNupkgUrl, pushRaw, sha512Base64, timestampMs, type Feed } from '../support/feed.js';
+import { describeResponse, flatNupkgUrl, pushRaw, resourceUrl, sha512Base64, timestampMs, under, type Feed, type RegistrationLeaf } from '../support/feed.js';
 import { startSourceProxy, type SourceProxy } from '../support/source-proxy.js';
 import { RESTORE_PROJECTIONS, startStack, type Stack } from '../support/stack.js';
 
@@ -106,6 +106,53 @@ describe('readers while the worker projects, dies and catches up', () => {
       expect(final.violations, id).toEqual([]);
       expect(final.flatVersions, `${id} flat container`).toEqual(plannedVersions(id));
       expect(final.registrationVersions, `${id} registration`).toEqual(plannedVersions(id));
+    }
+  });
+});
+
+describe('a reader holding an older registration index', () => {
+  /** The three registration hives, by service index type. */
+  const HIVES = ['RegistrationsBaseUrl', 'RegistrationsBaseUrl/3.4.0', 'RegistrationsBaseUrl/3.6.0'];
+  const HELD_ID = 'Nucat.Fault.Read.Held';
+
+  async function readIndex(base: string): Promise<{ pages: string[] }> {
+    const response = await fetch(under(base, `${HELD_ID.toLowerCase()}/index.json`));
+    expect(response.status).toBe(200);
+    const index = (await response.json()) as { items: { '@id': string; items?: unknown[] }[] };
+    expect(index.items.every((page) => page.items === undefined), 'pages are separate documents').toBe(true);
+    return { pages: index.items.map((page) => page['@id']) };
+  }
+
+  it('#42 finds every page the index it holds links (a client keeps it 30 minutes) after a new version renames the last page', async () => {
+    const { stack, db, feedId } = rig();
+    // 129 versions: three page documents of up to 64, the last one holding 1.0.128 alone.
+    const versions = Array.from({ length: 129 }, (_, v) => `1.0.${v}`);
+    const pushed = await mapLimit(versions, 4, (version) => pushRaw(stack, buildNupkg({ id: HELD_ID, version })));
+    expect(pushed.filter((r) => r.status !== 201).map((r) => describeResponse('PUT', 'push', r))).toEqual([]);
+    await stack.waitForProjection((await lastCommitTimestamp(db, feedId)).toISOString(), RESTORE_PROJECTIONS, 60_000);
+
+    const held = new Map<string, { pages: string[]; bodies: string[] }>();
+    for (const type of HIVES) {
+      const { pages } = await readIndex(await resourceUrl(stack, type));
+      const bodies = await Promise.all(pages.map(async (url) => (await fetch(url)).text()));
+      held.set(type, { pages, bodies });
+    }
+
+    expect((await pushRaw(stack, buildNupkg({ id: HELD_ID, version: '1.0.129' }))).status).toBe(201);
+    await stack.waitForProjection((await lastCommitTimestamp(db, feedId)).toISOString(), RESTORE_PROJECTIONS, 60_000);
+
+    for (const type of HIVES) {
+      const { pages, bodies } = held.get(type)!;
+      const now = await readIndex(await resourceUrl(stack, type));
+      expect(now.pages, `${type}: the last page was renamed`).not.toContain(pages.at(-1));
+      expect(now.pages[0], `${type}: the first page kept its name`).toBe(pages[0]);
+      for (const [i, url] of pages.entries()) {
+        const response = await fetch(url);
+        expect(response.status, `${type}: ${url}`).toBe(200);
+        expect(await response.text(), `${type}: ${url} serves what it served`).toBe(bodies[i]);
+      }
+      const last = (await (await fetch(now.pages.at(-1)!)).json()) as { items: RegistrationLeaf[] };
+      expect(last.items.at(-1)?.catalogEntry.version).toBe('1.0.129');
     }
   });
 });

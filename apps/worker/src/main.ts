@@ -58,6 +58,7 @@ const worker = createWorker({
   concurrency: config.worker.concurrency,
   batchSize: config.worker.batchSize,
   pollIntervalMs: config.worker.pollIntervalMs,
+  pageGraceMs: config.worker.pageGraceSeconds * 1000,
   onProjected: ops.metrics.countProjected,
   log,
 });

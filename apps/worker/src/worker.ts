@@ -49,6 +49,11 @@ export interface WorkerDeps {
    * each setting and its default.
    */
   rebuild?: { retireAfterMs?: number; settleMs?: number; finalCatchUpItems?: number };
+  /**
+   * How long a registration page stays after the index stops linking it, in milliseconds (the
+   * registration projector's `pageGraceMs`). @defaultValue one hour
+   */
+  pageGraceMs?: number;
   /** Called after each id this process projected for a live projection (metrics: ops-server.ts). */
   onProjected?: (projection: ProjectionName) => void;
   log: Logger;
@@ -157,7 +162,14 @@ export function createWorker(deps: WorkerDeps) {
       const projector =
         projection === 'flatcontainer'
           ? createFlatContainerProjector({ store: deps.store, loadLatestItems, prefix: flatContainerPrefix(generation), durable: false })
-          : createRegistrationProjector({ store: deps.store, urls: deps.urls, loadLatestItems, root: generationRoot(generation), durable: false });
+          : createRegistrationProjector({
+              store: deps.store,
+              urls: deps.urls,
+              loadLatestItems,
+              root: generationRoot(generation),
+              durable: false,
+              ...(deps.pageGraceMs === undefined ? {} : { pageGraceMs: deps.pageGraceMs }),
+            });
       await eachLimited(lowerIds, ID_CONCURRENCY, (lowerId) => projector.project(lowerId, options));
     }
     const written = performance.now();

@@ -115,6 +115,11 @@ export interface WorkerConfig {
   concurrency: number;
   batchSize: number;
   pollIntervalMs: number;
+  /**
+   * Seconds a registration page document stays after the index stops linking it, for readers (and
+   * client HTTP caches) that still hold the older index.
+   */
+  pageGraceSeconds: number;
 }
 
 /** What `/ready` requires of a node. */
@@ -205,6 +210,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * | `NUCAT_WORKER_CONCURRENCY` | `4` | integer 1–1000 |
  * | `NUCAT_WORKER_BATCH` | `500` | integer 1–100000 |
  * | `NUCAT_WORKER_POLL_MS` | `2000` | integer ≥ 1 |
+ * | `NUCAT_WORKER_PAGE_GRACE_SECONDS` | `3600` | integer 0–31536000: how long a registration page stays after the index stops linking it |
  * | `NUCAT_MIRROR_SOURCE` | — | a service index URL the worker mirrors continuously |
  * | `NUCAT_MIRROR_IDS` | — | comma list of id globs to mirror (default: all) |
  * | `NUCAT_MIRROR_INTERVAL_MS` | `2000` | integer ≥ 100 |
@@ -293,6 +299,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     concurrency: read.integer('NUCAT_WORKER_CONCURRENCY', 4, 1, 1000),
     batchSize: read.integer('NUCAT_WORKER_BATCH', 500, 1, 100_000),
     pollIntervalMs: read.integer('NUCAT_WORKER_POLL_MS', 2000, 1, MAX_TIMER_MS),
+    pageGraceSeconds: read.integer('NUCAT_WORKER_PAGE_GRACE_SECONDS', 3600, 0, 31_536_000),
   };
 
   const feed: FeedConfig = {

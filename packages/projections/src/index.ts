@@ -5,6 +5,7 @@ export { createFlatContainerProjector, type FlatContainerProjector, type FlatCon
 export type { ProjectionResult, ProjectOptions } from './shared/projection.js';
 export {
   createRegistrationProjector,
+  DEFAULT_PAGE_GRACE_MS,
   REGISTRATION_GZIP_LEVEL,
   type RegistrationProjector,
   type RegistrationProjectorOptions,

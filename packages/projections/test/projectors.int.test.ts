@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeedUrls, HIVE_NAMES, readLatestItems, type CommitStamp, type HiveName } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
 import { createMemoryBlobStore, type BlobStore } from '@nucat/storage';
@@ -70,11 +70,20 @@ describe('flat container and registration projectors', () => {
     await drop?.();
   });
 
-  /** Both projectors over `store`, reading the catalog state of the test database. */
-  function projectors(store: BlobStore, paging?: { maxInlinedLeaves?: number; leavesPerPage?: number }, write: { durable?: boolean } = {}) {
+  /**
+   * Both projectors over `store`, reading the catalog state of the test database. Replaced page documents
+   * are removed at once (`pageGraceMs` 0) unless `grace` says otherwise: most tests here are about what
+   * a projection writes, the grace period has its own.
+   */
+  function projectors(
+    store: BlobStore,
+    paging?: { maxInlinedLeaves?: number; leavesPerPage?: number },
+    write: { durable?: boolean } = {},
+    grace: { pageGraceMs?: number; now?: () => number } = { pageGraceMs: 0 },
+  ) {
     const loadLatestItems = (lowerId: string) => readLatestItems(db, FEED_ID, lowerId);
     const flat = createFlatContainerProjector({ store, loadLatestItems, ...write });
-    const registration = createRegistrationProjector({ store, urls: URLS, loadLatestItems, ...(paging ? { paging } : {}), ...write });
+    const registration = createRegistrationProjector({ store, urls: URLS, loadLatestItems, ...(paging ? { paging } : {}), ...write, ...grace });
     return {
       flat,
       registration,
@@ -737,6 +746,115 @@ describe('flat container and registration projectors', () => {
         expect(sorted(deletes)).toEqual(sorted(registrationKeys(lowerId, [hive], ['1.0.0.json', 'index.json', 'page/1.0.0/1.0.0.json'])));
       }
       expect(await projectedKeys(inner)).toEqual([]);
+    });
+  });
+
+  describe('#42 a page the index stops linking stays for a grace period', () => {
+    const HOUR = 3_600_000;
+    // Two versions per page, nothing inlined: a version added to the last page renames it.
+    const paging = { maxInlinedLeaves: 0, leavesPerPage: 2 };
+    afterAll(() => {
+      vi.useRealTimers();
+    });
+
+    /** The page keys the stored index of `lowerId` in `hive` links. */
+    async function linkedPages(store: BlobStore, hive: HiveName, lowerId: string): Promise<string[]> {
+      const index = await readJson(store, `${hive}/${lowerId}/index.json`, isGzip(hive));
+      return index.items.map((page: { '@id': string }) => keyOfUrl(hive, page['@id'])!);
+    }
+
+    it('keeps serving the renamed page to readers of the old index, then removes it once the grace period is over', async () => {
+      // Only Date is faked: the store's lastModified and the projector's clock move together.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+      const inner = createMemoryBlobStore();
+      const store = recordWrites(inner);
+      const id = 'Contoso.Renamed';
+      const lowerId = 'contoso.renamed';
+      const packages = manyPackages(id, 3);
+      const first = await publish(db, inner, packages);
+      const { registration } = projectors(store, paging, {}, {});
+      await registration.project(lowerId);
+      const before = new Map<HiveName, { pages: string[]; bytes: Map<string, Buffer> }>();
+      for (const hive of HIVE_NAMES) {
+        const pages = await linkedPages(store, hive, lowerId);
+        expect(pages).toEqual([`${hive}/${lowerId}/page/1.0.0/1.0.1.json`, `${hive}/${lowerId}/page/1.0.2/1.0.2.json`]);
+        before.set(hive, { pages, bytes: await snapshot(inner, pages) });
+      }
+
+      // Two hours on (the old page was written long ago), 1.0.3 joins the last page and renames it.
+      vi.setSystemTime(new Date('2026-01-01T02:00:00Z'));
+      const added = makePackage({ id, version: '1.0.3' });
+      const second = await publish(db, inner, [added]);
+      store.events.length = 0;
+      const result = await registration.project(lowerId, { since: first.commitTimestamp });
+      expect(result.deleted, 'nothing removed within the grace period').toBe(0);
+      for (const hive of HIVE_NAMES) {
+        expect(await linkedPages(store, hive, lowerId)).toEqual([`${hive}/${lowerId}/page/1.0.0/1.0.1.json`, `${hive}/${lowerId}/page/1.0.2/1.0.3.json`]);
+        // A reader holding the old index still finds every page it links, with the bytes it had.
+        const old = before.get(hive)!;
+        const now = await snapshot(inner, old.pages);
+        for (const key of old.pages) expect(now.get(key)?.equals(old.bytes.get(key)!), key).toBe(true);
+        // The renamed page was rewritten (its grace period starts) before the index that drops it.
+        const renamed = `${hive}/${lowerId}/page/1.0.2/1.0.2.json`;
+        const touchedAt = store.events.findIndex((e) => e.op === 'put' && e.key === renamed);
+        expect(touchedAt).toBeGreaterThanOrEqual(0);
+        expect(touchedAt).toBeLessThan(store.events.findIndex((e) => e.op === 'put' && e.key === `${hive}/${lowerId}/index.json`));
+      }
+
+      // Within the grace period a full projection (a replay) keeps it too.
+      vi.setSystemTime(new Date('2026-01-01T02:59:00Z'));
+      expect((await registration.project(lowerId)).deleted).toBe(0);
+      for (const hive of HIVE_NAMES) expect(await inner.stat(`${hive}/${lowerId}/page/1.0.2/1.0.2.json`)).toBeDefined();
+
+      // Once it is over, the next projection of the id removes it, and the id is what a clean rebuild gives.
+      vi.setSystemTime(new Date('2026-01-01T03:00:01Z'));
+      // (An unlisting: pages are rewritten, none renamed.)
+      await commit(db, [detailsItem(packages[0]!, { listed: false })]);
+      const third = await registration.project(lowerId, { since: second.commitTimestamp });
+      expect(third.deleted).toBe(3);
+      for (const hive of HIVE_NAMES) expect(await inner.stat(`${hive}/${lowerId}/page/1.0.2/1.0.2.json`)).toBeUndefined();
+      const fresh = createMemoryBlobStore();
+      for (const pkg of [...packages, added]) await storeContent(fresh, pkg);
+      await projectors(fresh, paging).registration.project(lowerId);
+      const prefixes = HIVE_NAMES.map((hive) => `${hive}/${lowerId}/`);
+      const expected = await snapshot(fresh, prefixes);
+      expect([...(await snapshot(inner, prefixes)).keys()]).toEqual([...expected.keys()]);
+      vi.useRealTimers();
+    });
+
+    it('keeps the pages of an index that goes back to inlined pages, and removes them once the grace period is over', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2026-02-01T00:00:00Z'));
+      const inner = createMemoryBlobStore();
+      const id = 'Contoso.Refolded';
+      const lowerId = 'contoso.refolded';
+      const packages = manyPackages(id, 3);
+      await publish(db, inner, packages);
+      const { registration } = projectors(inner, { maxInlinedLeaves: 2, leavesPerPage: 2 }, {}, { pageGraceMs: HOUR });
+      await registration.project(lowerId);
+      const pages = await linkedPages(inner, GZ_SEMVER2, lowerId);
+      expect(pages).toHaveLength(2);
+
+      const deleted = await commit(db, [deleteItem(packages[2]!)]);
+      vi.setSystemTime(new Date('2026-02-01T05:00:00Z'));
+      await registration.project(lowerId, { since: new Date(deleted.commitTimestamp.getTime() - 1) });
+      const index = await readJson(inner, `${GZ_SEMVER2}/${lowerId}/index.json`, true);
+      expect(index.items.every((page: { items?: unknown[] }) => Array.isArray(page.items)), 'pages inlined again').toBe(true);
+      // The deleted version's leaf goes at once; the pages the old index linked stay.
+      expect(await inner.stat(`${GZ_SEMVER2}/${lowerId}/1.0.2.json`)).toBeUndefined();
+      for (const key of pages) expect(await inner.stat(key), key).toBeDefined();
+
+      vi.setSystemTime(new Date('2026-02-01T06:00:01Z'));
+      await registration.project(lowerId);
+      expect(await listKeys(inner, `${GZ_SEMVER2}/${lowerId}/page/`)).toEqual([]);
+      vi.useRealTimers();
+    });
+
+    it('refuses a negative or fractional grace period', () => {
+      const loadLatestItems = async () => [];
+      expect(() => createRegistrationProjector({ store: createMemoryBlobStore(), urls: URLS, loadLatestItems, pageGraceMs: -1 })).toThrow(/pageGraceMs/);
+      expect(() => createRegistrationProjector({ store: createMemoryBlobStore(), urls: URLS, loadLatestItems, pageGraceMs: 1.5 })).toThrow(/pageGraceMs/);
     });
   });
 });

@@ -1,4 +1,4 @@
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BlobStore } from '@nucat/storage';
 import type { CatalogItem, FeedUrls, PackageDetailsData } from '@nucat/catalog';
 import { compareVersions, parseVersion, type NuGetVersion } from '@nucat/nuget';
@@ -23,7 +23,22 @@ export interface RegistrationProjectorOptions {
    * as done (moves a cursor). @defaultValue true
    */
   durable?: boolean;
+  /**
+   * How long a page document stays after an index stops linking it, in milliseconds. A reader that
+   * fetched the index a moment before (or holds it in its HTTP cache: the NuGet client keeps responses
+   * for 30 minutes) still finds the page it links. 0 removes such pages at once.
+   * @defaultValue {@link DEFAULT_PAGE_GRACE_MS}
+   */
+  pageGraceMs?: number;
+  /** The clock the grace period is measured with, in milliseconds since the epoch. @defaultValue Date.now */
+  now?: () => number;
 }
+
+/**
+ * One hour: twice the time the NuGet client keeps an HTTP response in its cache, so a client holding a
+ * cached index never meets a removed page.
+ */
+export const DEFAULT_PAGE_GRACE_MS = 3_600_000;
 
 /**
  * gzip level of the gz hives. Every writer must use the same one, or a rebuild is not byte-identical.
@@ -41,7 +56,13 @@ const WRITE_CONCURRENCY = 8;
  *
  * Documents are rebuilt from the catalog state; the gz hives are stored gzipped (deterministic
  * output, so a rebuild is byte-identical). Pages and leaves are written before the index that
- * points at them; documents the new index no longer references are removed afterwards.
+ * points at them; documents the new index no longer references are removed afterwards. Page documents
+ * are named by their bounds, so a version added to the last page renames it: the page the previous
+ * index linked stays for {@link RegistrationProjectorOptions.pageGraceMs} after the new index replaces
+ * it, for the readers that fetched the previous index. Before the new index goes up such pages are
+ * rewritten with the same bytes, which starts their grace period (a store's `lastModified`); a page no
+ * index links whose grace period is over is removed by the next projection of the id. The leaves of a
+ * deleted version go at once: the version is gone.
  *
  * With {@link ProjectOptions.since}, only the documents the items after it can have changed are
  * written: the leaves of the versions whose latest item is newer, the page documents from the first
@@ -56,6 +77,9 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
   if (root !== '' && !root.endsWith('/')) throw new Error(`registration root must be empty or end in '/', got '${root}'`);
   const maxInlinedLeaves = options.paging?.maxInlinedLeaves ?? DEFAULT_MAX_INLINED_LEAVES;
   const write = { durable: options.durable !== false };
+  const pageGraceMs = options.pageGraceMs ?? DEFAULT_PAGE_GRACE_MS;
+  if (!Number.isSafeInteger(pageGraceMs) || pageGraceMs < 0) throw new Error(`pageGraceMs must be a whole number ≥ 0, got ${pageGraceMs}`);
+  const now = options.now ?? Date.now;
 
   return {
     async project(lowerId: string, projectOptions: ProjectOptions = {}): Promise<ProjectionResult> {
@@ -87,6 +111,18 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
       const remove = (key: string) => async () => {
         if (await store.delete(key, write)) deleted += 1;
       };
+      const touch = async (key: string) => {
+        const bytes = await store.read(key);
+        if (bytes !== undefined) await store.put(key, bytes, write);
+      };
+      /** Removes a page document no index links, once its grace period is over. */
+      const removePage = (key: string) => async () => {
+        if (pageGraceMs > 0) {
+          const info = await store.stat(key);
+          if (info === undefined || info.lastModified.getTime() > now() - pageGraceMs) return;
+        }
+        await remove(key)();
+      };
 
       // 1. Leaves and pages of every hive, then 2. the indexes that link them.
       const content: (() => Promise<void>)[] = [];
@@ -99,6 +135,20 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
         for (let i = firstPage; i < layout.pages.length; i++) content.push(() => put(layout.renderPage(i), layout)());
       }
       await runLimited(content, WRITE_CONCURRENCY);
+      // Pages the stored index links and the new one will not: their grace period starts now, before the
+      // index that drops them goes up (a crash in between leaves them touched, which is harmless).
+      if (pageGraceMs > 0) {
+        const touches: (() => Promise<void>)[] = [];
+        for (const layout of layouts) {
+          if (layout.leaves.length === 0 || !mayHavePageDocuments(layout, changedVersions, maxInlinedLeaves)) continue;
+          const idPrefix = `${root}${layout.hive}/${lowerId}/`;
+          const linked = new Set(layout.pages.map((page) => `${root}${layout.hive}/${page.path}`));
+          for (const key of await linkedPageKeys(store, idPrefix, layout.gzip)) {
+            if (!linked.has(key)) touches.push(() => touch(key));
+          }
+        }
+        await runLimited(touches, WRITE_CONCURRENCY);
+      }
       await runLimited(
         layouts.filter((layout) => layout.leaves.length > 0).map((layout) => () => put(layout.renderIndex(), layout)()),
         WRITE_CONCURRENCY,
@@ -118,15 +168,15 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
             ...layout.pages.map((page) => `${root}${layout.hive}/${page.path}`),
             ...layout.leaves.map((leaf) => `${idPrefix}${leaf.lowerVersion}.json`),
           ]);
-          for await (const key of store.list(idPrefix)) if (!wanted.has(key)) removals.push(remove(key));
+          for await (const key of store.list(idPrefix)) {
+            if (!wanted.has(key)) removals.push(key.startsWith(`${idPrefix}page/`) ? removePage(key) : remove(key));
+          }
         } else {
           const inHive = new Set(layout.leaves.map((leaf) => leaf.lowerVersion));
           for (const version of changedVersions) if (!inHive.has(version)) removals.push(remove(`${idPrefix}${version}.json`));
-          // Page documents exist only when the id had more than maxInlinedLeaves versions: before
-          // (at most the unchanged ones plus every changed one) or now.
-          if (!layout.inline || layout.leaves.length - countIn(layout, changedVersions) + changedVersions.size > maxInlinedLeaves) {
+          if (mayHavePageDocuments(layout, changedVersions, maxInlinedLeaves)) {
             const pages = new Set(layout.pages.map((page) => `${root}${layout.hive}/${page.path}`));
-            for await (const key of store.list(`${idPrefix}page/`)) if (!pages.has(key)) removals.push(remove(key));
+            for await (const key of store.list(`${idPrefix}page/`)) if (!pages.has(key)) removals.push(removePage(key));
           }
         }
       }
@@ -137,6 +187,45 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
 }
 
 export type RegistrationProjector = ReturnType<typeof createRegistrationProjector>;
+
+/**
+ * Whether the id can have page documents in the hive: it has more than maxInlinedLeaves versions now,
+ * or had before (at most the unchanged ones plus every changed one). Always, without a change set.
+ */
+function mayHavePageDocuments(layout: HiveLayout, changedVersions: ReadonlySet<string> | undefined, maxInlinedLeaves: number): boolean {
+  if (changedVersions === undefined || !layout.inline) return true;
+  return layout.leaves.length - countIn(layout, changedVersions) + changedVersions.size > maxInlinedLeaves;
+}
+
+/** `page/{lower}/{upper}.json`, bounds without a path separator or a leading dot. */
+const PAGE_PATH = /^page\/[^/.][^/]*\/[^/.][^/]*\.json$/;
+
+/**
+ * The keys of the page documents the stored index under `idPrefix` links (none when there is no index,
+ * its pages are inlined, or it cannot be read: a torn index is rewritten by this projection anyway).
+ */
+async function linkedPageKeys(store: BlobStore, idPrefix: string, gzip: boolean): Promise<string[]> {
+  const bytes = await store.read(`${idPrefix}index.json`);
+  if (bytes === undefined || bytes.length === 0) return [];
+  let index: unknown;
+  try {
+    index = JSON.parse((gzip ? gunzipSync(bytes) : bytes).toString('utf8'));
+  } catch {
+    return [];
+  }
+  const items = (index as { items?: unknown }).items;
+  if (!Array.isArray(items)) return [];
+  const keys: string[] = [];
+  for (const item of items as { '@id'?: unknown; items?: unknown }[]) {
+    const url = item?.['@id'];
+    if (item?.items !== undefined || typeof url !== 'string') continue;
+    // `…/{lowerId}/page/{lower}/{upper}.json`: the key is the id prefix and what follows it.
+    const at = url.lastIndexOf('/page/');
+    const path = at >= 0 ? url.slice(at + 1) : '';
+    if (PAGE_PATH.test(path)) keys.push(`${idPrefix}${path}`);
+  }
+  return keys;
+}
 
 /** How many of the hive's versions are in `versions`. */
 function countIn(layout: HiveLayout, versions: ReadonlySet<string>): number {

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeedUrls, HIVE_NAMES, readLatestItems, type CommitStamp, type HiveName } from '@nucat/catalog';
 import { createDb, migrateToLatest, type Db } from '@nucat/db';
@@ -849,6 +850,27 @@ describe('flat container and registration projectors', () => {
       await registration.project(lowerId);
       expect(await listKeys(inner, `${GZ_SEMVER2}/${lowerId}/page/`)).toEqual([]);
       vi.useRealTimers();
+    });
+
+    it.each([
+      ['null', 'null'],
+      ['an array', '[1]'],
+      ['not JSON', '{"items": ['],
+      ['pages without an @id', '{"items": [{"count": 1}]}'],
+    ])('rewrites a stored index that is %s instead of failing on it', async (_what, text) => {
+      const inner = createMemoryBlobStore();
+      const id = 'Contoso.Garbled';
+      const lowerId = 'contoso.garbled';
+      await publish(db, inner, manyPackages(id, 3));
+      const { registration } = projectors(inner, paging, {}, { pageGraceMs: HOUR });
+      await registration.project(lowerId);
+      const body = Buffer.from(text);
+      await inner.put(`${SEMVER1}/${lowerId}/index.json`, body);
+      await inner.put(`${GZ_SEMVER2}/${lowerId}/index.json`, gzipSync(body));
+      await registration.project(lowerId);
+      for (const hive of [SEMVER1, GZ_SEMVER2]) {
+        expect(await linkedPages(inner, hive, lowerId)).toEqual([`${hive}/${lowerId}/page/1.0.0/1.0.1.json`, `${hive}/${lowerId}/page/1.0.2/1.0.2.json`]);
+      }
     });
 
     it('refuses a negative or fractional grace period', () => {

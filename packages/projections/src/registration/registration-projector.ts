@@ -213,7 +213,7 @@ async function linkedPageKeys(store: BlobStore, idPrefix: string, gzip: boolean)
   } catch {
     return [];
   }
-  const items = (index as { items?: unknown }).items;
+  const items = (index as { items?: unknown } | null)?.items;
   if (!Array.isArray(items)) return [];
   const keys: string[] = [];
   for (const item of items as { '@id'?: unknown; items?: unknown }[]) {

@@ -80,7 +80,7 @@ describe('flat container and registration projectors', () => {
     store: BlobStore,
     paging?: { maxInlinedLeaves?: number; leavesPerPage?: number },
     write: { durable?: boolean } = {},
-    grace: { pageGraceMs?: number; now?: () => number } = { pageGraceMs: 0 },
+    grace: { pageGraceMs?: number } = { pageGraceMs: 0 },
   ) {
     const loadLatestItems = (lowerId: string) => readLatestItems(db, FEED_ID, lowerId);
     const flat = createFlatContainerProjector({ store, loadLatestItems, ...write });

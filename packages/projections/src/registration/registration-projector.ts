@@ -26,12 +26,11 @@ export interface RegistrationProjectorOptions {
   /**
    * How long a page document stays after an index stops linking it, in milliseconds. A reader that
    * fetched the index a moment before (or holds it in its HTTP cache: the NuGet client keeps responses
-   * for 30 minutes) still finds the page it links. 0 removes such pages at once.
+   * for 30 minutes) still finds the page it links. 0 removes such pages at once. Measured against the
+   * store's `lastModified`, so on the same clock as the store.
    * @defaultValue {@link DEFAULT_PAGE_GRACE_MS}
    */
   pageGraceMs?: number;
-  /** The clock the grace period is measured with, in milliseconds since the epoch. @defaultValue Date.now */
-  now?: () => number;
 }
 
 /**
@@ -79,7 +78,6 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
   const write = { durable: options.durable !== false };
   const pageGraceMs = options.pageGraceMs ?? DEFAULT_PAGE_GRACE_MS;
   if (!Number.isSafeInteger(pageGraceMs) || pageGraceMs < 0) throw new Error(`pageGraceMs must be a whole number ≥ 0, got ${pageGraceMs}`);
-  const now = options.now ?? Date.now;
 
   return {
     async project(lowerId: string, projectOptions: ProjectOptions = {}): Promise<ProjectionResult> {
@@ -119,7 +117,7 @@ export function createRegistrationProjector(options: RegistrationProjectorOption
       const removePage = (key: string) => async () => {
         if (pageGraceMs > 0) {
           const info = await store.stat(key);
-          if (info === undefined || info.lastModified.getTime() > now() - pageGraceMs) return;
+          if (info === undefined || info.lastModified.getTime() > Date.now() - pageGraceMs) return;
         }
         await remove(key)();
       };
